@@ -1,0 +1,67 @@
+# asegen developer commands. `make demo` and `make test` work on a fresh machine
+# with Python 3.11 and pip: they create .venv and install what they need.
+
+PYTHON ?= python3
+VENV ?= .venv
+# A plain `pip install torch` can pull a multi-GB CUDA build; install this first.
+TORCH ?= torch==2.13.0
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+SHARED ?= ../shared
+PYTEST_ARGS ?= -n 2
+
+.PHONY: help dev demo test lint format docs style bench examples clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Torch first (only if missing), then the package; stamps re-run pip when
+# pyproject.toml changes.
+$(VENV)/.base: pyproject.toml | $(PY)
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install "$(TORCH)"
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.test: pyproject.toml $(VENV)/.base
+	$(PIP) install -e ".[test]"
+	touch $@
+
+dev: $(VENV)/.test  ## create .venv with the package and the test extras
+
+demo: $(VENV)/.base  ## run the main job on bundled data
+	rm -rf demo-out && mkdir -p demo-out
+	$(VENV)/bin/asegen convert examples/data/cu_au_emt.xyz demo-out/cu_au_emt.h5
+	$(VENV)/bin/asegen info demo-out/cu_au_emt.h5
+
+test: $(VENV)/.test lint docs  ## lint, build the docs, run the whole test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.test  ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.test  ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+docs: $(VENV)/.test  ## build the HTML docs, warnings as errors
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+style: $(VENV)/.test  ## layout, hint and docstring figures; model calls per geometry
+	$(PY) $(SHARED)/tools/style_metrics.py asegen --long 500 --max-median 250 \
+		--max-lines 800 --min-hinted 90 --min-doc 90 --max-all 8
+	$(PY) $(SHARED)/tools/count_forward_calls.py ase-lj --max-calls 1
+
+bench: $(VENV)/.test  ## run the benchmarks (minutes; results go to bench-out/)
+	mkdir -p bench-out
+	$(PY) benchmarks/neighbours.py | tee bench-out/neighbours.md
+	$(PY) benchmarks/data_io.py | tee bench-out/data_io.md
+
+examples: $(VENV)/.test  ## run every example at small size
+	for f in examples/*.py; do $(PY) $$f --small || exit 1; done
+
+clean:  ## remove build outputs (keeps .venv)
+	rm -rf docs/_build demo-out bench-out .pytest_cache .ruff_cache

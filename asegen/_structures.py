@@ -1,0 +1,50 @@
+"""Checks on ``ase.Atoms`` shared by the graph and data layers."""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+
+from asegen.errors import StructureError
+
+__all__ = ["check_atoms"]
+
+_MIN_PERIODIC_VOLUME = 1e-8  # Å^d: below this the periodic lattice is degenerate
+
+
+def check_atoms(atoms: Atoms, *, name: str = "structure") -> None:
+    """Raise :class:`StructureError` if ``atoms`` cannot be used as given.
+
+    Positions and cell must be finite, and the lattice vectors of the
+    periodic axes must span a non-degenerate lattice (a zero-volume cell with
+    ``pbc`` is rejected; non-periodic axes may have any cell vector, zero
+    included).
+
+    Parameters
+    ----------
+    atoms
+        The structure to check.
+    name
+        How the message refers to it, e.g. ``"structure 3 of train.xyz"``.
+    """
+    positions = atoms.positions
+    if not np.isfinite(positions).all():
+        bad = int(np.flatnonzero(~np.isfinite(positions).all(axis=1))[0])
+        raise StructureError(
+            f"{name} has a non-finite position (atom {bad}); "
+            "remove or fix the structure before using it"
+        )
+    cell = np.asarray(atoms.cell)
+    if not np.isfinite(cell).all():
+        raise StructureError(f"{name} has a non-finite cell; set a finite cell")
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    if pbc.any():
+        rows = cell[pbc]
+        volume = np.sqrt(max(np.linalg.det(rows @ rows.T), 0.0))
+        if volume < _MIN_PERIODIC_VOLUME:
+            axes = "".join("xyz"[k] for k in np.flatnonzero(pbc))
+            raise StructureError(
+                f"{name} is periodic along {axes} but its cell has zero volume "
+                f"there (pbc={pbc.tolist()}); set a cell with atoms.set_cell(...) "
+                "or turn periodicity off with atoms.pbc = False"
+            )

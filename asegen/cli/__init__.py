@@ -1,0 +1,43 @@
+"""The ``asegen`` command line: one click group, one module per subcommand.
+
+Each subcommand is a thin wrapper over a public Python function; heavy imports
+(torch, models) happen inside the command body so ``asegen --help`` is instant.
+A user mistake (:class:`asegen.errors.AsegenError`) is printed as one
+``Error: ...`` line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from asegen._version import __version__
+from asegen.cli.convert import convert
+from asegen.cli.info import info
+from asegen.errors import AsegenError
+
+__all__ = ["main"]
+
+
+class AsegenGroup(click.Group):
+    """A click group that turns :class:`AsegenError` into one line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand, reporting user mistakes without a traceback."""
+        try:
+            return super().invoke(ctx)
+        except AsegenError as err:
+            failure = click.ClickException(str(err))
+            failure.exit_code = 2
+            raise failure from None
+
+
+@click.group(cls=AsegenGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="asegen")
+def main() -> None:
+    """asegen: ASE-first ML potentials, generators and dataset tools."""
+
+
+main.add_command(convert)
+main.add_command(info)

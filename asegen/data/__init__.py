@@ -1,0 +1,31 @@
+"""HDF5 datasets of ``ase.Atoms``: write, read, stream, convert and summarise.
+
+One file holds any number of structures of any size: per-atom arrays are
+concatenated and indexed by per-structure offsets, labels travel as ASE's
+``SinglePointCalculator`` results, and ``info``, per-atom arrays and ``FixAtoms``
+constraints round-trip. The layout is documented in ``docs/data-format.md``.
+
+>>> from ase.build import bulk
+>>> from asegen.data import H5Dataset, write
+>>> write("cu.h5", [bulk("Cu"), bulk("Cu", cubic=True)])  # doctest: +SKIP
+2
+>>> H5Dataset("cu.h5")[-1]  # doctest: +SKIP
+Atoms(symbols='Cu4', pbc=True, cell=[3.61, 3.61, 3.61])
+"""
+
+from __future__ import annotations
+
+from asegen.data._convert import convert
+from asegen.data._reader import H5Dataset, read
+from asegen.data._summary import DatasetSummary, summarize
+from asegen.data._writer import H5Writer, write
+
+__all__ = [
+    "DatasetSummary",
+    "H5Dataset",
+    "H5Writer",
+    "convert",
+    "read",
+    "summarize",
+    "write",
+]

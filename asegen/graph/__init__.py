@@ -1,0 +1,32 @@
+"""Atoms to tensors: periodic neighbour lists, batches, edge vectors, triplets.
+
+No ``nn.Module`` lives here. The neighbour search runs in compiled code
+(matscipy); edge vectors and angles are recomputed in torch so gradients reach
+positions and cell.
+
+>>> from ase.build import bulk
+>>> from asegen.graph import atoms_to_graph, edge_vectors
+>>> graph = atoms_to_graph([bulk("Si", cubic=True)], cutoff=3.0)
+>>> edge_vectors(graph).shape
+torch.Size([32, 3])
+"""
+
+from asegen.graph._batch import AtomsGraph, atoms_to_graph, batch_graphs
+from asegen.graph._neighbours import neighbor_list
+from asegen.graph._skin import SkinNeighborList
+from asegen.graph.geometry import apply_strain, cell_volume, edge_vectors
+from asegen.graph.triplets import Triplets, angle_cosines, triplets
+
+__all__ = [
+    "AtomsGraph",
+    "SkinNeighborList",
+    "Triplets",
+    "angle_cosines",
+    "apply_strain",
+    "atoms_to_graph",
+    "batch_graphs",
+    "cell_volume",
+    "edge_vectors",
+    "neighbor_list",
+    "triplets",
+]

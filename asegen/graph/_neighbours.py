@@ -1,0 +1,194 @@
+"""Periodic neighbour lists on top of matscipy's compiled search.
+
+The result has the meaning of ASE's ``neighbor_list("ijS", atoms, cutoff)``:
+directed pairs ``i -> j`` with integer image shifts ``S`` such that the pair
+vector is ``positions[j] - positions[i] + S @ cell``; both directions of every
+pair are present, and periodic images of an atom (``i == j``, ``S != 0``) are
+included. matscipy does the search; this module fixes what it cannot do on its
+own (a zero cell, atoms far outside non-periodic cell faces) and adds a
+deterministic nearest-``K`` cut.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+from matscipy.neighbours import neighbour_list as _matscipy_neighbour_list
+
+from asegen._structures import check_atoms
+from asegen.errors import ConfigError
+
+__all__ = ["nearest_neighbors", "neighbor_list"]
+
+_DISTANCE_DECIMALS = 8  # distances equal to 1e-8 Å count as ties (see neighbor_list)
+
+
+def neighbor_list(
+    atoms: Atoms,
+    cutoff: float,
+    *,
+    max_neighbors: int | None = None,
+    cutoff_extra: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the directed neighbour pairs of ``atoms`` within ``cutoff``.
+
+    Parameters
+    ----------
+    atoms
+        Any structure: periodic along all, some or none of its axes; the cell
+        may be zero along non-periodic axes (a molecule) and atoms may lie
+        outside the cell.
+    cutoff
+        Pair cutoff in Å; pairs with ``0 < d <= cutoff`` are returned.
+    max_neighbors
+        If given, keep only the ``K`` nearest neighbours of every centre atom
+        ``i``. Ties are broken deterministically: by distance (rounded to
+        1e-8 Å), then by neighbour index ``j``, then by the shift ``S``
+        (lexicographically). The cut is per centre atom, so ``i -> j`` may
+        survive while ``j -> i`` does not.
+    cutoff_extra
+        If given, an atom left without any neighbour gets the neighbours it has
+        within ``cutoff + cutoff_extra`` (subject to ``max_neighbors``), and
+        those neighbours get the reverse edges, so no atom is isolated unless
+        it is alone within the extended cutoff too.
+
+    Returns
+    -------
+    i, j : numpy.ndarray
+        ``(E,)`` int64 centre and neighbour indices.
+    S : numpy.ndarray
+        ``(E, 3)`` int64 image shifts; zero along non-periodic axes.
+
+    Raises
+    ------
+    asegen.errors.StructureError
+        For non-finite positions or a zero-volume periodic cell.
+    asegen.errors.ConfigError
+        For a non-positive cutoff or ``max_neighbors``.
+    """
+    if not cutoff > 0:
+        raise ConfigError(f"cutoff must be positive, got {cutoff}")
+    if max_neighbors is not None and max_neighbors < 1:
+        raise ConfigError(f"max_neighbors must be at least 1, got {max_neighbors}")
+    check_atoms(atoms)
+    positions = np.asarray(atoms.positions, dtype=np.float64)
+    cell = np.asarray(atoms.cell, dtype=np.float64)
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    i, j, shifts, d = _search(positions, cell, pbc, cutoff)
+    if max_neighbors is not None:
+        i, j, shifts, d = nearest_neighbors(i, j, shifts, d, max_neighbors)
+    if cutoff_extra is not None and len(atoms) > 1:
+        i, j, shifts = _connect_isolated(
+            positions, cell, pbc, (i, j, shifts), cutoff + cutoff_extra, max_neighbors
+        )
+    return i, j, shifts
+
+
+def _search(
+    positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Run matscipy on a cell that encloses the atoms along non-periodic axes."""
+    if len(positions) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros((0, 3), dtype=np.int64), np.zeros(0)
+    origin = np.zeros(3)
+    if not pbc.all():
+        cell, origin = _enclosing_cell(positions, cell, pbc, cutoff)
+    i, j, d, shifts = _matscipy_neighbour_list(
+        "ijdS",
+        positions=positions,
+        cell=cell,
+        pbc=pbc,
+        cutoff=float(cutoff),
+        cell_origin=origin,
+    )
+    return i.astype(np.int64), j.astype(np.int64), shifts.astype(np.int64), d
+
+
+def _enclosing_cell(
+    positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Replace non-periodic cell rows by orthogonal vectors spanning the atoms.
+
+    The pair set depends only on the periodic rows (shifts are zero along the
+    other axes), so the non-periodic rows may be chosen freely. Orthonormal
+    directions perpendicular to the periodic rows, scaled to the extent of the
+    atoms plus a margin, with the origin at the lowest atom, keep every atom
+    inside the box and matscipy's binning efficient.
+    """
+    periodic_rows = cell[pbc]
+    # Right singular vectors beyond the rank of the periodic rows span their
+    # orthogonal complement.
+    basis = np.linalg.svd(
+        np.vstack([periodic_rows, np.zeros((3 - len(periodic_rows), 3))])
+    )[2]
+    complement = basis[len(periodic_rows) :]
+    new_cell = cell.copy()
+    new_cell[~pbc] = complement
+    if np.linalg.det(new_cell) < 0:  # keep the box right-handed
+        complement[0] *= -1.0
+    projections = positions @ complement.T  # (N, 3 - n_periodic)
+    low = projections.min(axis=0)
+    extent = projections.max(axis=0) - low
+    new_cell[~pbc] = complement * (extent + cutoff)[:, None]
+    origin = (low - 0.5 * cutoff) @ complement
+    return new_cell, origin
+
+
+def nearest_neighbors(
+    i: np.ndarray,
+    j: np.ndarray,
+    shifts: np.ndarray,
+    d: np.ndarray,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Keep the ``k`` nearest neighbours of every centre, ties broken stably.
+
+    Ties are ordered by distance rounded to 1e-8 Å, then neighbour index, then
+    shift; the survivors keep their input order.
+    """
+    order = np.lexsort(
+        (
+            shifts[:, 2],
+            shifts[:, 1],
+            shifts[:, 0],
+            j,
+            np.round(d, _DISTANCE_DECIMALS),
+            i,
+        )
+    )
+    i_sorted = i[order]
+    starts = np.searchsorted(i_sorted, i_sorted, side="left")
+    keep = order[np.arange(len(order)) - starts < k]
+    keep.sort()  # back to matscipy's order among the survivors
+    return i[keep], j[keep], shifts[keep], d[keep]
+
+
+def _connect_isolated(
+    positions: np.ndarray,
+    cell: np.ndarray,
+    pbc: np.ndarray,
+    edges: tuple[np.ndarray, np.ndarray, np.ndarray],
+    cutoff: float,
+    max_neighbors: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Give atoms without neighbours their neighbours within ``cutoff``."""
+    i, j, shifts = edges
+    isolated = np.bincount(i, minlength=len(positions)) == 0
+    if not isolated.any():
+        return i, j, shifts
+    xi, xj, xs, xd = _search(positions, cell, pbc, cutoff)
+    take = isolated[xi]
+    xi, xj, xs, xd = xi[take], xj[take], xs[take], xd[take]
+    if max_neighbors is not None:
+        xi, xj, xs, _ = nearest_neighbors(xi, xj, xs, xd, max_neighbors)
+    # The new edges and their reverses; an isolated atom had no edge at all,
+    # so none of these is already present.
+    new_i = np.concatenate([i, xi, xj])
+    new_j = np.concatenate([j, xj, xi])
+    new_s = np.concatenate([shifts, xs, -xs])
+    # Two isolated atoms that see each other would be added twice.
+    keys = np.column_stack([new_i, new_j, new_s])
+    _, first = np.unique(keys, axis=0, return_index=True)
+    first.sort()
+    return new_i[first], new_j[first], new_s[first]

@@ -31,10 +31,13 @@ $(VENV)/.test: pyproject.toml $(VENV)/.base
 
 dev: $(VENV)/.test  ## create .venv with the package and the test extras
 
-demo: $(VENV)/.base  ## run the main job on bundled data
+demo: $(VENV)/.base  ## bundled data -> HDF5 -> train an ALIGNN force field -> relax and MD
 	rm -rf demo-out && mkdir -p demo-out
 	$(VENV)/bin/asegen convert examples/data/cu_au_emt.xyz demo-out/cu_au_emt.h5
 	$(VENV)/bin/asegen info demo-out/cu_au_emt.h5
+	$(VENV)/bin/asegen train alignn examples/alignn_demo.yaml \
+		--data demo-out/cu_au_emt.h5 --out demo-out/logs
+	$(PY) examples/alignn_md.py demo-out/logs/version_0
 
 test: $(VENV)/.test lint docs  ## lint, build the docs, run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -53,7 +56,8 @@ docs: $(VENV)/.test  ## build the HTML docs, warnings as errors
 style: $(VENV)/.test  ## layout, hint and docstring figures; model calls per geometry
 	$(PY) $(SHARED)/tools/style_metrics.py asegen --long 500 --max-median 250 \
 		--max-lines 800 --min-hinted 90 --min-doc 90 --max-all 8
-	$(PY) $(SHARED)/tools/count_forward_calls.py ase-lj --max-calls 1
+	$(PY) $(SHARED)/tools/count_forward_calls.py ase-lj \
+		tests/calculator_factories.py:tiny_alignn --max-calls 1
 
 bench: $(VENV)/.test  ## run the benchmarks (minutes; results go to bench-out/)
 	mkdir -p bench-out

@@ -1,10 +1,49 @@
 """asegen: ASE-first machine-learned potentials, generators and augmentation.
 
-Everything takes and returns ASE objects. The sub-packages hold the building
-blocks: :mod:`asegen.graph` (periodic neighbour graphs), :mod:`asegen.data`
-(HDF5 datasets) and :mod:`asegen.testing` (a physics test kit for calculators).
+Everything takes and returns ASE objects. The top level holds the
+capabilities; the sub-packages hold the building blocks: :mod:`asegen.graph`
+(periodic neighbour graphs), :mod:`asegen.data` (HDF5 datasets),
+:mod:`asegen.models`, :mod:`asegen.train` (one training engine) and
+:mod:`asegen.testing` (a physics test kit for calculators). Names are imported
+on first use, so ``import asegen`` stays cheap (no torch import).
 """
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
 
 from asegen._version import __version__
 
-__all__ = ["__version__"]
+__all__ = ["ALIGNNCalculator", "__version__", "load"]
+
+_LAZY = {
+    "ALIGNNCalculator": "asegen.calculators",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'asegen' has no attribute {name!r}")
+
+
+def load(path: str | os.PathLike, **kwargs: Any) -> Any:
+    """Load a trained model as an ASE calculator.
+
+    Parameters
+    ----------
+    path
+        A run directory (``logs/version_N``) or a checkpoint file.
+    **kwargs
+        Passed to the calculator's ``load`` (``device``, ``dtype``, ``skin``).
+
+    Returns
+    -------
+    ase.calculators.calculator.Calculator
+        The calculator of the stored model.
+    """
+    from asegen.calculators import ALIGNNCalculator
+
+    return ALIGNNCalculator.load(path, **kwargs)

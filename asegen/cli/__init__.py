@@ -14,7 +14,9 @@ import click
 
 from asegen._version import __version__
 from asegen.cli.convert import convert
+from asegen.cli.export import export
 from asegen.cli.info import info
+from asegen.cli.train import train
 from asegen.errors import AsegenError
 
 __all__ = ["main"]
@@ -40,4 +42,6 @@ def main() -> None:
 
 
 main.add_command(convert)
+main.add_command(export)
 main.add_command(info)
+main.add_command(train)

@@ -1,0 +1,21 @@
+"""asegen's networks; importing this package registers every model class.
+
+Each model follows :class:`~asegen.models.base.AtomisticModel`; forces and
+stress of energy models come from :func:`~asegen.models.potential.predict`.
+"""
+
+from asegen.models.alignn import ALIGNN
+from asegen.models.alignn_config import ALIGNNConfig
+from asegen.models.base import MODELS, AtomisticModel
+from asegen.models.checkpoint import load_checkpoint, save_checkpoint
+from asegen.models.potential import predict
+
+__all__ = [
+    "ALIGNN",
+    "MODELS",
+    "ALIGNNConfig",
+    "AtomisticModel",
+    "load_checkpoint",
+    "predict",
+    "save_checkpoint",
+]

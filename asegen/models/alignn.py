@@ -1,0 +1,362 @@
+"""ALIGNN / ALIGNN-FF in pure torch.
+
+Edge-gated convolutions run on the atom graph and on its bond-angle line graph.
+
+The architecture follows Choudhary & DeCost, npj Comput. Mater. 7, 185 (2021)
+and the ALIGNN-FF paper (Digital Discovery 2, 346, 2023); see the spec of the
+model in the documentation (``docs/alignn.md``) for every formula. Two
+settings of :class:`ALIGNNConfig` differ from the original and are the
+defaults for new force fields:
+
+``aggregation="sum"``
+    The original convolution averages neighbour messages with normalised
+    gates, so in a single-element system all atoms stay identical and the
+    energy does not depend on the geometry at all. A gated *sum* makes the
+    number and distance of neighbours visible. ``"mean"`` restores the
+    original (used by :meth:`ALIGNN.from_alignn`).
+``smooth_cutoff=True``
+    Every edge's gate is multiplied by a polynomial envelope of its length
+    (zero at ``cutoff``), and every angle's by the envelopes of its two bonds
+    at ``three_body_cutoff``, so the energy is continuous when atoms cross
+    either cutoff.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from asegen._config import from_dict
+from asegen.graph import AtomsGraph, edge_vectors
+from asegen.graph.elements import element_table
+from asegen.graph.triplets import bond_angle_cosines, line_graph
+from asegen.models.alignn_config import ALIGNNConfig
+from asegen.models.base import AtomisticModel, register_model
+from asegen.nn import MLP, GaussianRBF, polynomial_envelope, scatter_mean, scatter_sum
+from asegen.nn.radial import zbl_energy
+
+__all__ = ["ALIGNN", "EdgeGatedConv"]
+
+
+class EdgeGatedConv(nn.Module):
+    """Edge-gated graph convolution on nodes ``x`` (N, H) and edges ``y`` (E, H).
+
+    ``m_e = W_gs x_src + W_gt x_dst + W_ge y_e`` and ``s_e = sigmoid(m_e) w_e``
+    (``w_e`` an optional per-edge weight, e.g. a cutoff envelope). Messages
+    ``s_e * W_msg x_src`` are summed at ``dst`` (``aggregation="sum"``) or
+    divided by ``sum s_e + 1e-6`` (``"mean"``, the original ALIGNN). Updates:
+    ``x' = x + SiLU(LN(W_self x + h))`` and ``y' = y + SiLU(LN(m))``.
+    """
+
+    def __init__(self, features: int, aggregation: str) -> None:
+        super().__init__()
+        self.aggregation = aggregation
+        self.gate_source = nn.Linear(features, features)
+        self.gate_target = nn.Linear(features, features)
+        self.gate_edge = nn.Linear(features, features)
+        self.message = nn.Linear(features, features)
+        self.self_update = nn.Linear(features, features)
+        self.norm_nodes = nn.LayerNorm(features)
+        self.norm_edges = nn.LayerNorm(features)
+
+    def forward(
+        self,
+        x: Tensor,
+        y: Tensor,
+        src: Tensor,
+        dst: Tensor,
+        weight: Tensor | None = None,
+        update_edges: bool = True,
+    ) -> tuple[Tensor, Tensor]:
+        """Return updated node and edge features (edges unchanged if not wanted)."""
+        m = self.gate_source(x)[src] + self.gate_target(x)[dst] + self.gate_edge(y)
+        gate = torch.sigmoid(m)  # (E, H)
+        if weight is not None:
+            gate = gate * weight[:, None]
+        h = scatter_sum(gate * self.message(x)[src], dst, x.shape[0])  # (N, H)
+        if self.aggregation == "mean":
+            h = h / (scatter_sum(gate, dst, x.shape[0]) + 1e-6)  # alignn's regulariser
+        x = x + nn.functional.silu(self.norm_nodes(self.self_update(x) + h))
+        if update_edges:
+            y = y + nn.functional.silu(self.norm_edges(m))
+        return x, y
+
+
+class ALIGNNLayer(nn.Module):
+    """One ALIGNN block: a convolution on the atom graph, then on the line graph."""
+
+    def __init__(self, features: int, aggregation: str) -> None:
+        super().__init__()
+        self.atom_conv = EdgeGatedConv(features, aggregation)
+        self.bond_conv = EdgeGatedConv(features, aggregation)
+
+
+class _Embedding(nn.Sequential):
+    """Radial basis expansion followed by two MLP layers."""
+
+    def __init__(self, basis: GaussianRBF, bins: int, width: int, hidden: int) -> None:
+        super().__init__(basis, MLP(bins, width), MLP(width, hidden))
+
+
+@register_model("alignn")
+class ALIGNN(AtomisticModel):
+    """The ALIGNN / ALIGNN-FF network; see the module docs and :class:`ALIGNNConfig`.
+
+    The network itself (:meth:`node_states` and :meth:`atom_energies`) works on
+    plain tensors and compiles with TorchScript (``asegen export``);
+    :meth:`forward` adapts it to :class:`~asegen.graph.AtomsGraph` batches.
+
+    Parameters
+    ----------
+    config
+        Architecture and physics options; ``ALIGNNConfig()`` gives asegen's
+        defaults for a new force field.
+    """
+
+    def __init__(self, config: ALIGNNConfig | None = None) -> None:
+        super().__init__()
+        config = config or ALIGNNConfig()
+        self.config = config
+        self.predicts_energy = config.predicts_energy
+        # plain attributes for the TorchScript-compatible core
+        self.cutoff = float(config.cutoff)
+        self.three_body_cutoff = float(config.three_body_cutoff or config.cutoff)
+        self.keep_degenerate = config.keep_degenerate_triplets
+        self.smooth_cutoff = config.smooth_cutoff
+        self.envelope_exponent = config.envelope_exponent
+        self.expand_envelope = config.use_cutoff_function and not config.multiply_cutoff
+        self.scale_by_envelope = config.use_cutoff_function and config.multiply_cutoff
+        self.inner_cutoff = float(config.inner_cutoff)
+        self.exponent = config.exponent
+        self.use_penalty = config.use_penalty
+        self.penalty_factor = float(config.penalty_factor)
+        self.penalty_threshold = float(config.penalty_threshold)
+        self.use_zbl = config.zbl_enabled
+        self.zbl_cutoff = float(config.zbl_cutoff)
+        self.energy_mult_natoms = config.energy_mult_natoms
+
+        h = config.hidden_features
+        if config.atom_features == "embedding":
+            self.species = nn.Embedding(119, config.atom_input_features)
+        else:
+            table = element_table(config.atom_features).to(torch.get_default_dtype())
+            self.species = nn.Embedding.from_pretrained(table, freeze=True)
+        self.atom_embedding = MLP(config.atom_input_features, h)
+        self.edge_embedding = _Embedding(
+            GaussianRBF(0.0, 8.0, config.edge_input_features),
+            config.edge_input_features,
+            config.embedding_features,
+            h,
+        )
+        self.angle_embedding = _Embedding(
+            GaussianRBF(-1.0, 1.0, config.triplet_input_features),
+            config.triplet_input_features,
+            config.embedding_features,
+            h,
+        )
+        self.alignn_layers = nn.ModuleList(
+            ALIGNNLayer(h, config.aggregation) for _ in range(config.alignn_layers)
+        )
+        self.gcn_layers = nn.ModuleList(
+            EdgeGatedConv(h, config.aggregation) for _ in range(config.gcn_layers)
+        )
+        self.fc = nn.Linear(h, config.graph_outputs)
+        if config.link == "log":
+            nn.init.constant_(self.fc.bias, torch.log(torch.tensor(0.7)).item())
+        self.fc_atomwise = (
+            nn.Linear(h, config.atomwise_output_features)
+            if config.atomwise_output_features
+            else None
+        )
+        self.fc_additional = (
+            nn.Linear(h, config.additional_output_features)
+            if config.additional_output_features
+            else None
+        )
+        # Normalisation fitted by the training engine: E_i = scale * e_i + ref[Z_i]
+        self.register_buffer("energy_scale", torch.ones(()))
+        self.register_buffer("reference_energies", torch.zeros(119))
+
+    # -- plain-data round trip -------------------------------------------------
+
+    @torch.jit.ignore
+    def hparams(self) -> dict[str, Any]:
+        """Return the config as a plain dictionary."""
+        return {"config": dataclasses.asdict(self.config)}
+
+    @classmethod
+    def from_hparams(cls, hparams: dict[str, Any]) -> ALIGNN:
+        """Build the model described by :meth:`hparams` output."""
+        return cls(ALIGNNConfig(**hparams["config"]))
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any]) -> ALIGNN:
+        """Build a model from the ``model`` section of a run config."""
+        return cls(from_dict(ALIGNNConfig, section, "model."))
+
+    @classmethod
+    def split_config(
+        cls, data: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Return ``model`` and ``train`` sections; an alignn config.json works too."""
+        from asegen.models import alignn_compat
+
+        if not alignn_compat.is_alignn_config(dict(data)):
+            return super().split_config(data)
+        config, training = alignn_compat.config_from_alignn(dict(data))
+        return (
+            dataclasses.asdict(config),
+            alignn_compat.train_config_from_alignn(training),
+        )
+
+    @torch.jit.ignore
+    def graph_options(self) -> dict[str, Any]:
+        """Cutoff and neighbour cap of the atom graph."""
+        return {
+            "cutoff": self.config.cutoff,
+            "max_neighbors": self.config.max_neighbors,
+        }
+
+    # -- the network on plain tensors (TorchScript-compatible) -------------------
+
+    def node_states(
+        self, numbers: Tensor, vectors: Tensor, edge_index: Tensor, shifts: Tensor
+    ) -> Tensor:
+        """Return the final ``(N, H)`` atom features.
+
+        Parameters
+        ----------
+        numbers
+            ``(N,)`` atomic numbers.
+        vectors
+            ``(E, 3)`` edge vectors ``pos[j] - pos[i] + shifts @ cell``.
+        edge_index
+            ``(2, E)`` centre and neighbour of each directed edge.
+        shifts
+            ``(E, 3)`` image shifts (to recognise reverse edges).
+        """
+        src, dst = edge_index[0], edge_index[1]
+        d = torch.linalg.vector_norm(vectors, dim=1)  # (E,)
+        allowed = d.detach() <= self.three_body_cutoff
+        edge_a, edge_b = line_graph(
+            edge_index, numbers.shape[0], allowed, shifts, self.keep_degenerate
+        )  # (T,), (T,)
+        cos = bond_angle_cosines(-vectors[edge_a], vectors[edge_b])  # (T,)
+
+        x = self.atom_embedding(self.species(numbers).to(vectors.dtype))  # (N, H)
+        if self.expand_envelope:  # alignn's quirk: expand the envelope value
+            y = self.edge_embedding(
+                polynomial_envelope(d, self.inner_cutoff, self.exponent)
+            )
+        else:
+            y = self.edge_embedding(d)  # (E, H)
+        if self.scale_by_envelope:
+            y = y * polynomial_envelope(d, self.inner_cutoff, self.exponent)[:, None]
+        z = self.angle_embedding(cos)  # (T, H)
+
+        edge_weight: Tensor | None = None
+        triplet_weight: Tensor | None = None
+        if self.smooth_cutoff:
+            edge_weight = polynomial_envelope(d, self.cutoff, self.envelope_exponent)
+            bond = polynomial_envelope(
+                d, self.three_body_cutoff, self.envelope_exponent
+            )
+            triplet_weight = bond[edge_a] * bond[edge_b]
+
+        last = len(self.alignn_layers) - 1
+        for k, layer in enumerate(self.alignn_layers):
+            x, m = layer.atom_conv(x, y, src, dst, edge_weight, True)
+            # the angle features of the last block are never read
+            y, z = layer.bond_conv(m, z, edge_a, edge_b, triplet_weight, k < last)
+        last = len(self.gcn_layers) - 1
+        for k, layer in enumerate(self.gcn_layers):
+            x, y = layer(x, y, src, dst, edge_weight, k < last)
+        return x
+
+    def atom_energies(
+        self,
+        numbers: Tensor,
+        vectors: Tensor,
+        edge_index: Tensor,
+        shifts: Tensor,
+        atoms_in_structure: Tensor,
+    ) -> Tensor:
+        """Return the ``(N,)`` per-atom energies (eV), summing to each structure's.
+
+        ``atoms_in_structure`` is the ``(N,)`` atom count of each atom's
+        structure (used when ``energy_mult_natoms`` is off).
+        """
+        x = self.node_states(numbers, vectors, edge_index, shifts)
+        return self._energies_from_states(
+            numbers, x, vectors, edge_index, atoms_in_structure
+        )
+
+    def _energies_from_states(
+        self,
+        numbers: Tensor,
+        x: Tensor,
+        vectors: Tensor,
+        edge_index: Tensor,
+        atoms_in_structure: Tensor,
+    ) -> Tensor:
+        energies = self.energy_scale * self.fc(x)[:, 0]  # fc(mean x) = mean fc(x)
+        if not self.energy_mult_natoms:
+            energies = energies / atoms_in_structure.to(x.dtype)
+        energies = energies + self.reference_energies[numbers].to(x.dtype)
+        return energies + self._pair_energies(
+            numbers, torch.linalg.vector_norm(vectors, dim=1), edge_index
+        )
+
+    def _pair_energies(self, numbers: Tensor, d: Tensor, edge_index: Tensor) -> Tensor:
+        """Per-atom share of the short-range penalty and ZBL terms (eV)."""
+        src, dst = edge_index[0], edge_index[1]
+        pair = torch.zeros_like(d)  # per directed edge; each pair appears twice
+        if self.use_penalty:
+            pair = pair + self.penalty_factor * torch.relu(self.penalty_threshold - d)
+        if self.use_zbl:
+            pair = pair + 0.5 * zbl_energy(
+                d, numbers[src], numbers[dst], self.zbl_cutoff
+            )
+        n = numbers.shape[0]
+        return scatter_sum(0.5 * pair, src, n) + scatter_sum(0.5 * pair, dst, n)
+
+    # -- batches of structures ---------------------------------------------------
+
+    @torch.jit.ignore
+    def forward(self, graph: AtomsGraph) -> dict[str, Tensor]:
+        """Return graph outputs, and energy and per-atom energies for a potential."""
+        vectors = edge_vectors(graph)  # (E, 3)
+        x = self.node_states(graph.numbers, vectors, graph.edge_index, graph.shifts)
+        cfg = self.config
+        n_structures = graph.n_structures
+        out: dict[str, Tensor] = {}
+        if cfg.classification or not self.predicts_energy:
+            graph_out = scatter_mean(self.fc(x), graph.batch, n_structures)
+            if cfg.classification:
+                out["logits"] = torch.log_softmax(graph_out, dim=1)
+            else:
+                out["graph"] = _link(graph_out, cfg.link)
+        if self.fc_atomwise is not None:
+            out["atomwise"] = self.fc_atomwise(x)
+        if self.fc_additional is not None:
+            mean_x = scatter_mean(x, graph.batch, n_structures)
+            out["additional"] = self.fc_additional(mean_x)
+        if self.predicts_energy:
+            energies = self._energies_from_states(
+                graph.numbers, x, vectors, graph.edge_index, graph.n_atoms[graph.batch]
+            )
+            out["energies"] = energies
+            out["energy"] = scatter_sum(energies, graph.batch, n_structures)
+        return out
+
+
+def _link(values: Tensor, link: str) -> Tensor:
+    if link == "log":
+        return torch.exp(values)
+    if link == "logit":
+        return torch.sigmoid(values)
+    return values

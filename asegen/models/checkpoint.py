@@ -1,0 +1,107 @@
+"""Checkpoints as plain data: format version, model class, hparams, weights.
+
+Files are read with ``torch.load(weights_only=True)``: only tensors and plain
+containers are accepted, never pickled code. A run directory
+(``logs/version_N/``) may be given wherever a checkpoint file is expected; its
+``checkpoints/best.pt`` (else ``last.pt``) is used.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from asegen._version import __version__
+from asegen.errors import DataFormatError, InputNotFoundError
+from asegen.models.base import MODELS, AtomisticModel
+
+__all__ = ["FORMAT_VERSION", "load_checkpoint", "resolve_checkpoint", "save_checkpoint"]
+
+FORMAT_VERSION = 1
+UNITS = {"energy": "eV", "length": "Å", "forces": "eV/Å", "stress": "eV/Å^3"}
+
+
+def save_checkpoint(
+    path: str | os.PathLike, model: AtomisticModel, **extra: Any
+) -> None:
+    """Write ``model`` (and plain ``extra`` entries, e.g. optimizer state) atomically.
+
+    The file is written next to ``path`` and renamed over it, so an
+    interrupted save never leaves a truncated checkpoint behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "model_class": model.model_name,
+        "hparams": model.hparams(),
+        "units": dict(UNITS),
+        "asegen_version": __version__,
+        "state_dict": model.state_dict(),
+        **extra,
+    }
+    partial = path.with_name(path.name + ".partial")
+    torch.save(payload, partial)
+    os.replace(partial, path)
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """Return the checkpoint file for ``path`` (a file or a run directory)."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.pt", "last.pt"):
+            candidate = path / "checkpoints" / name
+            if candidate.is_file():
+                return candidate
+        raise InputNotFoundError(
+            f"{path} has no checkpoints/best.pt or checkpoints/last.pt; pass a "
+            "run directory (logs/version_N) or a checkpoint file"
+        )
+    if not path.exists():
+        raise InputNotFoundError(f"checkpoint {path} does not exist")
+    return path
+
+
+def load_checkpoint(
+    path: str | os.PathLike, *, map_location: str | torch.device = "cpu"
+) -> tuple[AtomisticModel, dict[str, Any]]:
+    """Rebuild the model stored at ``path`` and return it with the whole payload.
+
+    Raises
+    ------
+    asegen.errors.InputNotFoundError
+        If nothing is found at ``path``.
+    asegen.errors.DataFormatError
+        If the file is not an asegen checkpoint, is corrupt, holds pickled
+        code, or was written by a newer format version.
+    """
+    file = resolve_checkpoint(path)
+    try:
+        payload = torch.load(file, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises many types for bad files
+        reason = (
+            str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        )
+        raise DataFormatError(
+            f"{file} is not a readable asegen checkpoint ({reason[:160]}); "
+            "pass a file written by asegen"
+        ) from None
+    if not isinstance(payload, dict) or "format_version" not in payload:
+        raise DataFormatError(f"{file} is not an asegen checkpoint (no format_version)")
+    if payload["format_version"] > FORMAT_VERSION:
+        raise DataFormatError(
+            f"{file} has checkpoint format {payload['format_version']}, this asegen "
+            f"({__version__}) reads up to {FORMAT_VERSION}; upgrade asegen"
+        )
+    name = payload.get("model_class")
+    if name not in MODELS:
+        known = ", ".join(sorted(MODELS)) or "none registered"
+        raise DataFormatError(
+            f"{file} holds unknown model class {name!r} (known: {known})"
+        )
+    model = MODELS[name].from_hparams(payload["hparams"])
+    model.load_state_dict(payload["state_dict"])
+    return model.to(map_location), payload

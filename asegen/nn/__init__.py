@@ -1,0 +1,18 @@
+"""Shared neural-network pieces: MLPs, radial bases, envelopes, scatter sums.
+
+Only layers used by more than one model live here; a model's own blocks stay
+in its module under :mod:`asegen.models`.
+"""
+
+from asegen.nn.layers import MLP, GaussianRBF
+from asegen.nn.radial import polynomial_envelope, zbl_energy
+from asegen.nn.scatter import scatter_mean, scatter_sum
+
+__all__ = [
+    "MLP",
+    "GaussianRBF",
+    "polynomial_envelope",
+    "scatter_mean",
+    "scatter_sum",
+    "zbl_energy",
+]

@@ -1,0 +1,154 @@
+"""torch DDP plumbing for the training engine (launched by ``torchrun``).
+
+Without ``WORLD_SIZE`` > 1 in the environment every function is a plain
+single-process no-op, so the engine has one code path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from asegen.errors import ConfigError
+from asegen.graph import batch_graphs
+
+__all__ = [
+    "average",
+    "barrier",
+    "broadcast_path",
+    "device_for",
+    "loader",
+    "set_epoch",
+    "setup",
+    "teardown",
+    "wrap",
+]
+
+
+def _world() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def setup(device: str) -> tuple[int, int]:
+    """Join the process group if launched with several processes; return rank, size."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        uses_cuda = device.startswith("cuda") or (
+            device == "auto" and torch.cuda.is_available()
+        )
+        dist.init_process_group(backend="nccl" if uses_cuda else "gloo")
+    rank = dist.get_rank() if world > 1 else 0
+    return rank, world
+
+
+def device_for(device: str, rank: int) -> torch.device:
+    """Return the device of this process (``auto``, ``cuda``: ``cuda:LOCAL_RANK``)."""
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" or (device.startswith("cuda") and _world() > 1):
+        return torch.device(f"cuda:{local}")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"train.device {device!r} is not a torch device") from None
+
+
+class EpochSampler(Sampler[int]):
+    """A seeded shuffle fixed by (seed, epoch), so a resumed run repeats it."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = size
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the permutation of ``epoch``."""
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.size, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def loader(
+    dataset: Dataset, batch_size: int, workers: int, *, seed: int, shuffle: bool
+) -> DataLoader:
+    """Return a DataLoader of batched graphs, sharded across processes if shuffled."""
+    sampler: Sampler[int] | None = None
+    if shuffle:
+        sampler = (
+            DistributedSampler(dataset, shuffle=True, seed=seed)
+            if _world() > 1
+            else EpochSampler(len(dataset), seed)
+        )
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        collate_fn=batch_graphs,
+        persistent_workers=workers > 0,
+    )
+
+
+def set_epoch(data: DataLoader, epoch: int) -> None:
+    """Tell the loader's sampler which epoch starts."""
+    if hasattr(data.sampler, "set_epoch"):
+        data.sampler.set_epoch(epoch)
+
+
+def wrap(module: nn.Module, device: torch.device) -> nn.Module:
+    """Wrap in DistributedDataParallel when several processes train."""
+    if _world() == 1:
+        return module
+    ids = [device.index] if device.type == "cuda" else None
+    # Some models own weights that a given loss never reaches (e.g. edge updates
+    # of a last layer whose outputs go unread), so let DDP look for them.
+    return nn.parallel.DistributedDataParallel(
+        module, device_ids=ids, find_unused_parameters=True
+    )
+
+
+def average(sums: dict[str, float], count: int) -> dict[str, float]:
+    """Divide summed metrics by the number of structures, over all processes."""
+    keys = sorted(sums)
+    if _world() > 1:
+        values = torch.tensor(
+            [sums[k] for k in keys] + [float(count)], dtype=torch.float64
+        )
+        dist.all_reduce(values)
+        *totals, count_all = values.tolist()
+        sums, count = dict(zip(keys, totals, strict=True)), int(count_all)
+    return {k: sums[k] / max(count, 1) for k in keys}
+
+
+def broadcast_path(path: Path | None) -> Path:
+    """Share rank 0's run directory with every process."""
+    if _world() == 1:
+        assert path is not None
+        return path
+    box = [path]
+    dist.broadcast_object_list(box, src=0)
+    return Path(box[0])
+
+
+def barrier() -> None:
+    """Wait for every process (no-op alone)."""
+    if _world() > 1:
+        dist.barrier()
+
+
+def teardown() -> None:
+    """Leave the process group."""
+    if _world() > 1:
+        dist.destroy_process_group()

@@ -1,0 +1,60 @@
+"""Loss terms and error metrics; labels that are NaN (missing) are skipped."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from asegen.graph import AtomsGraph
+from asegen.train.config import LossWeights
+
+__all__ = ["loss_terms"]
+
+
+def _error(pred: Tensor, target: Tensor, kind: str) -> tuple[Tensor, Tensor]:
+    """Return (loss, mean absolute error) over the finite entries of ``target``."""
+    mask = torch.isfinite(target)
+    if not mask.any():
+        zero = pred.sum() * 0.0  # keeps the graph connected for DDP
+        return zero, zero.detach()
+    diff = pred[mask] - target[mask]
+    loss = diff.abs().mean() if kind == "l1" else diff.pow(2).mean()
+    return loss, diff.detach().abs().mean()
+
+
+def loss_terms(
+    pred: dict[str, Tensor], graph: AtomsGraph, weights: LossWeights, kind: str
+) -> tuple[Tensor, dict[str, float]]:
+    """Weighted loss of a batch and the mean absolute error of each term.
+
+    Energies enter per atom (eV/atom), forces per component (eV/Å), stress per
+    component (eV/Å³). Terms with zero weight or without labels are skipped.
+
+    Returns
+    -------
+    loss
+        The weighted sum, differentiable.
+    metrics
+        ``{"loss", "energy_mae", "forces_mae", "stress_mae"}`` for the terms
+        that were computed (floats).
+    """
+    n_atoms = graph.n_atoms.to(pred["energy"].dtype)
+    total = pred["energy"].sum() * 0.0
+    metrics: dict[str, float] = {}
+    pairs = {
+        "energy": (
+            pred["energy"] / n_atoms,
+            None if graph.energy is None else graph.energy / n_atoms,
+        ),
+        "forces": (pred.get("forces"), graph.forces),
+        "stress": (pred.get("stress"), graph.stress),
+    }
+    for name, (prediction, target) in pairs.items():
+        weight = getattr(weights, name)
+        if weight == 0 or prediction is None or target is None:
+            continue
+        loss, mae = _error(prediction, target.to(prediction.dtype), kind)
+        total = total + weight * loss
+        metrics[f"{name}_mae"] = float(mae)
+    metrics["loss"] = float(total.detach())
+    return total, metrics

@@ -1,0 +1,82 @@
+"""The run directory ``OUT/version_N/``: its files, versions and metrics log."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+__all__ = ["MetricsLog", "latest_run", "new_run"]
+
+_VERSION = re.compile(r"version_(\d+)$")
+
+
+def _versions(out: Path) -> list[tuple[int, Path]]:
+    if not out.is_dir():
+        return []
+    found = [
+        (int(m.group(1)), p) for p in out.iterdir() if (m := _VERSION.match(p.name))
+    ]
+    return sorted(found)
+
+
+def new_run(out: str | os.PathLike) -> Path:
+    """Create and return ``out/version_N`` with the next free ``N``."""
+    out = Path(out)
+    versions = _versions(out)
+    number = versions[-1][0] + 1 if versions else 0
+    run = out / f"version_{number}"
+    (run / "checkpoints").mkdir(parents=True)
+    return run
+
+
+def latest_run(out: str | os.PathLike) -> Path | None:
+    """Return ``out`` if it is a run directory, else its newest ``version_N``."""
+    out = Path(out)
+    if (out / "checkpoints").is_dir():
+        return out
+    versions = _versions(out)
+    return versions[-1][1] if versions else None
+
+
+class MetricsLog:
+    """Append one row per epoch to ``metrics.csv``, flushed at once.
+
+    On resume, rows of epochs at or after ``start_epoch`` (written by the
+    interrupted run after its last checkpoint) are dropped first, so the file
+    never holds an epoch twice.
+    """
+
+    def __init__(
+        self, path: Path, columns: Iterable[str], *, start_epoch: int = 0
+    ) -> None:
+        self.path = path
+        self.columns = list(columns)
+        rows: list[dict[str, str]] = []
+        if path.exists() and start_epoch > 0:
+            with path.open(newline="") as handle:
+                rows = [
+                    r for r in csv.DictReader(handle) if int(r["epoch"]) < start_epoch
+                ]
+        with path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, self.columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def append(self, row: dict[str, float | int]) -> None:
+        """Write one row; missing columns stay empty."""
+        with self.path.open("a", newline="") as handle:
+            writer = csv.DictWriter(handle, self.columns, extrasaction="ignore")
+            writer.writerow({k: _fmt(v) for k, v in row.items()})
+            handle.flush()
+
+    def read(self) -> list[dict[str, str]]:
+        """Return every row written so far."""
+        with self.path.open(newline="") as handle:
+            return list(csv.DictReader(handle))
+
+
+def _fmt(value: float | int) -> str:
+    return str(value) if isinstance(value, int) else f"{value:.8g}"

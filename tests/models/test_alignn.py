@@ -1,0 +1,147 @@
+"""ALIGNN physics beyond the shared suite: geometry awareness, smoothness, penalty."""
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import bulk
+from calculator_factories import ALIGNN_COMPATIBLE, alignn_calculator, alignn_model
+
+from asegen.errors import ConfigError
+from asegen.graph import atoms_to_graph
+from asegen.models.alignn_config import ALIGNNConfig
+from asegen.models.potential import predict
+from asegen.testing import assert_forces_match_fd, assert_stress_matches_fd
+
+
+def energy(calc, atoms):
+    atoms = atoms.copy()
+    atoms.calc = calc
+    return atoms.get_potential_energy()
+
+
+def silicon(a):
+    atoms = bulk("Si", "diamond", a=a, cubic=True)
+    atoms.rattle(0.05, seed=1)
+    return atoms
+
+
+def test_default_model_sees_geometry_of_an_element():
+    calc = alignn_calculator(cutoff=5.0, three_body_cutoff=3.5)
+    energies = [energy(calc, silicon(a)) for a in (5.0, 5.43, 5.9)]
+    assert np.ptp(energies) > 1e-2
+    atoms = silicon(5.43)
+    atoms.calc = calc
+    assert np.abs(atoms.get_forces()).max() > 1e-3
+    assert_forces_match_fd(calc, atoms)
+    assert_stress_matches_fd(calc, atoms)
+
+
+def test_alignn_compatible_model_is_blind_to_elemental_geometry():
+    # the anchor's flaw, kept for from_alignn: normalised gates average
+    # identical neighbours, so geometry never reaches the atoms
+    calc = alignn_calculator(cutoff=5.0, three_body_cutoff=3.5, **ALIGNN_COMPATIBLE)
+    energies = [energy(calc, silicon(a)) for a in (5.0, 5.43, 5.9)]
+    assert np.ptp(energies) < 1e-5
+    atoms = silicon(5.43)
+    atoms.calc = calc
+    assert np.abs(atoms.get_forces()).max() < 1e-5
+
+
+def stretched(d):
+    """A Cu-Au-Cu chain whose last atom sits d further along x (non-periodic)."""
+    return Atoms("CuAuCu", positions=[[0, 0, 0], [2.5, 0, 0], [2.5 + d, 0.4, 0]])
+
+
+@pytest.mark.parametrize("crossing", ["cutoff", "three_body_cutoff"])
+def test_energy_is_continuous_across_cutoffs(crossing):
+    smooth = alignn_calculator()
+    hard = alignn_calculator(aggregation="sum", smooth_cutoff=False)
+    edge = {"cutoff": 4.0, "three_body_cutoff": 3.0}[crossing]
+    # the bond length sqrt(d^2 + 0.4^2) crosses the chosen cutoff
+    d = np.sqrt(edge**2 - 0.4**2)
+    below, above = stretched(d - 1e-9), stretched(d + 1e-9)
+    assert abs(energy(smooth, below) - energy(smooth, above)) < 1e-7
+    assert abs(energy(hard, below) - energy(hard, above)) > 1e-4
+
+
+def test_nearest_neighbour_swap_jumps_only_with_max_neighbors():
+    def two_neighbours(x):
+        # atom 0 sees atoms 1 and 2 at nearly equal distance; they swap order at x=0
+        return Atoms("CuAuAg", positions=[[0, 0, 0], [2.6 + x, 0, 0], [0, 2.6 - x, 0]])
+
+    capped = alignn_calculator(max_neighbors=1, aggregation="sum", smooth_cutoff=False)
+    radius = alignn_calculator()
+    # 1e-7 Å: the energy moves by ~1e-8 eV along its slope; a swap jumps much more
+    before, after = two_neighbours(1e-7), two_neighbours(-1e-7)
+    assert abs(energy(capped, before) - energy(capped, after)) > 1e-4
+    assert abs(energy(radius, before) - energy(radius, after)) < 1e-6
+
+
+def test_penalty_and_zbl_are_in_energy_forces_and_stress():
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
+    atoms.positions[1] = atoms.positions[0] + [
+        0.55,
+        0.3,
+        0.2,
+    ]  # d = 0.66 Å: penalty + ZBL
+    calc = alignn_calculator(zbl_cutoff=0.9, penalty_threshold=1.0)
+    assert_forces_match_fd(calc, atoms)
+    assert_stress_matches_fd(calc, atoms)
+    without = alignn_calculator(use_penalty=False, use_zbl=False)
+    assert (
+        energy(calc, atoms) - energy(without, atoms) > 1.0
+    )  # the wall is in the energy
+
+
+def test_per_atom_energies_sum_to_energy_and_batches_split():
+    model = alignn_model().double().eval()
+    images = [silicon(5.43), bulk("Cu", "fcc", a=3.6, cubic=True)]
+    graph = atoms_to_graph(images, **model.graph_options(), dtype=torch.float64)
+    out = predict(model, graph, stress=True)
+    sums = torch.zeros(2, dtype=torch.float64).index_add_(
+        0, graph.batch, out["energies"]
+    )
+    assert torch.allclose(sums, out["energy"])
+    for k, atoms in enumerate(images):
+        alone = predict(
+            model,
+            atoms_to_graph(atoms, **model.graph_options(), dtype=torch.float64),
+            stress=True,
+        )
+        assert torch.allclose(alone["energy"], out["energy"][k : k + 1], atol=1e-10)
+        assert torch.allclose(alone["stress"], out["stress"][k : k + 1], atol=1e-10)
+
+
+def test_training_mode_keeps_the_graph_for_force_losses():
+    model = alignn_model().double()
+    graph = atoms_to_graph(silicon(5.43), **model.graph_options(), dtype=torch.float64)
+    model.train()
+    out = predict(model, graph)
+    out["forces"].pow(2).sum().backward()  # needs create_graph=True
+    assert any(
+        p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters()
+    )
+    model.eval()
+    assert not predict(model, graph)["forces"].requires_grad
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"aggregation": "max"}, "aggregation must be one of"),
+        ({"three_body_cutoff": 6.0}, "three_body_cutoff"),
+        ({"atom_input_features": 11}, "atom_input_features is 11"),
+        ({"atom_features": "cfid"}, "atom_features must be one of"),
+        ({"output_features": 2}, "output_features: 1"),
+    ],
+)
+def test_config_errors_name_the_field(options, message):
+    with pytest.raises(ConfigError, match=message):
+        ALIGNNConfig(**options)
+
+
+@pytest.mark.parametrize("features", ["cgcnn", "basic", "atomic_number", "embedding"])
+def test_every_atom_feature_table_runs(features):
+    calc = alignn_calculator(atom_features=features)
+    assert np.isfinite(energy(calc, silicon(5.43)))

@@ -9,8 +9,12 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 SHARED ?= ../shared
 PYTEST_ARGS ?= -n 2
+# alignn, the anchor of ALIGNNCalculator.from_alignn, lives in its own
+# virtualenv outside the repository: never a dependency of asegen.
+ALIGNN_VENV ?= $(HOME)/.cache/asegen-anchors/alignn-venv
+PARITY_OUT ?= $(CURDIR)/bench-out/parity
 
-.PHONY: help dev demo test lint format docs style bench examples clean
+.PHONY: help dev demo test lint format docs style parity bench examples clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -39,8 +43,26 @@ demo: $(VENV)/.base  ## bundled data -> HDF5 -> train an ALIGNN force field -> r
 		--data demo-out/cu_au_emt.h5 --out demo-out/logs
 	$(PY) examples/alignn_md.py demo-out/logs/version_0
 
-test: $(VENV)/.test lint docs  ## lint, build the docs, run the whole test suite
+test: $(VENV)/.test lint docs parity  ## lint, docs, alignn parity, the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+$(ALIGNN_VENV)/.installed:
+	$(PYTHON) -m venv $(ALIGNN_VENV)
+	$(ALIGNN_VENV)/bin/python -m pip install -q "$(TORCH)"
+	$(ALIGNN_VENV)/bin/python -m pip install -q numpy scipy jarvis-tools spglib \
+		scikit-learn matplotlib tqdm pandas pydantic pydantic-settings ase lmdb \
+		matscipy psutil requests mpmath pyparsing
+	$(ALIGNN_VENV)/bin/python -m pip install -q --no-deps alignn==2026.8.11
+	touch $@
+
+parity: $(VENV)/.test $(ALIGNN_VENV)/.installed  ## from_alignn against alignn itself
+	rm -rf $(PARITY_OUT) && mkdir -p $(PARITY_OUT)
+	cd $(PARITY_OUT) && $(ALIGNN_VENV)/bin/python $(CURDIR)/benchmarks/alignn/parity.py \
+		anchor $(PARITY_OUT)/float64 --float64
+	$(PY) benchmarks/alignn/parity.py compare $(PARITY_OUT)/float64 --float64
+	cd $(PARITY_OUT) && $(ALIGNN_VENV)/bin/python $(CURDIR)/benchmarks/alignn/parity.py \
+		anchor $(PARITY_OUT)/float32
+	$(PY) benchmarks/alignn/parity.py compare $(PARITY_OUT)/float32
 
 lint: $(VENV)/.test  ## ruff lint and format check
 	$(VENV)/bin/ruff check .

@@ -37,8 +37,11 @@ __all__ = [
     "Tolerance",
     "assert_batch_equals_loop",
     "assert_calculator_contract",
+    "assert_cell_choice_invariant",
+    "assert_extensive",
     "assert_forces_match_fd",
     "assert_image_invariant",
+    "assert_permutation_invariant",
     "assert_rotation_invariant",
     "assert_stress_matches_fd",
     "check_calculator",
@@ -295,6 +298,107 @@ def assert_image_invariant(
             )
 
 
+def assert_permutation_invariant(
+    calc: Calculator,
+    atoms: Atoms,
+    *,
+    seed: int = 0,
+    tolerance: Tolerance | str = "float64",
+) -> None:
+    """Check that reordering the atoms reorders the forces and changes nothing else."""
+    __tracebackhide__ = True
+    tol = _tolerance(tolerance)
+    order = np.random.default_rng(seed).permutation(len(atoms))
+    before, after = _evaluate(calc, atoms), _evaluate(calc, atoms[order])
+    _assert_close(
+        "energy after permutation",
+        after["energy"],
+        before["energy"],
+        tol.energy,
+        tol.rtol,
+    )
+    _assert_close(
+        "forces after permutation",
+        after["forces"],
+        before["forces"][order],
+        tol.forces,
+        tol.rtol,
+    )
+    if "stress" in before:
+        _assert_close(
+            "stress after permutation",
+            after["stress"],
+            before["stress"],
+            tol.stress,
+            tol.rtol,
+        )
+
+
+def assert_cell_choice_invariant(
+    calc: Calculator, atoms: Atoms, *, tolerance: Tolerance | str = "float64"
+) -> None:
+    """Check that another basis of the same periodic lattice changes nothing.
+
+    The cell rows are replaced by integer combinations with determinant 1
+    (``a1 + a2``, ``a2``, ``a2 + a3`` along periodic axes) and the atoms are
+    wrapped into the new cell; energy, forces and stress must be unchanged.
+    """
+    __tracebackhide__ = True
+    if not atoms.pbc.all():
+        raise ValueError("a cell re-choice needs a structure periodic along all axes")
+    tol = _tolerance(tolerance)
+    transform = np.array([[1, 1, 0], [0, 1, 0], [0, 1, 1]])  # det 1
+    rechosen = atoms.copy()
+    rechosen.set_cell(transform @ np.asarray(atoms.cell), scale_atoms=False)
+    rechosen.wrap()
+    before, after = _evaluate(calc, atoms), _evaluate(calc, rechosen)
+    for key, atol in (
+        ("energy", tol.energy),
+        ("forces", tol.forces),
+        ("stress", tol.stress),
+    ):
+        _assert_close(
+            f"{key} after cell re-choice", after[key], before[key], atol, tol.rtol
+        )
+
+
+def assert_extensive(
+    calc: Calculator,
+    atoms: Atoms,
+    *,
+    repeat: tuple[int, int, int] = (2, 1, 1),
+    tolerance: Tolerance | str = "float64",
+) -> None:
+    """Check that a supercell has ``prod(repeat)`` times the energy, the same stress.
+
+    Holds for models whose graph of the supercell is the repeated graph of the
+    cell (radius graphs; a nearest-K cut with ties may differ).
+    """
+    __tracebackhide__ = True
+    if not atoms.pbc.all():
+        raise ValueError("extensivity needs a structure periodic along all axes")
+    tol = _tolerance(tolerance)
+    n = int(np.prod(repeat))
+    before, after = _evaluate(calc, atoms), _evaluate(calc, atoms.repeat(repeat))
+    _assert_close(
+        "supercell energy",
+        after["energy"],
+        n * before["energy"],
+        n * tol.energy,
+        tol.rtol,
+    )
+    _assert_close(
+        "supercell forces",
+        after["forces"],
+        np.tile(before["forces"], (n, 1)),
+        tol.forces,
+        tol.rtol,
+    )
+    _assert_close(
+        "supercell stress", after["stress"], before["stress"], tol.stress, tol.rtol
+    )
+
+
 def assert_batch_equals_loop(
     calc: Calculator,
     images: Sequence[Atoms],
@@ -388,8 +492,10 @@ def check_calculator(
 ) -> None:
     """Run every applicable check of this module on every structure.
 
-    Stress is checked on 3-D periodic structures only, and the batch check
-    only if the calculator has ``calculate_batch``.
+    Stress and cell re-choice are checked on 3-D periodic structures only,
+    and the batch check only if the calculator has ``calculate_batch``.
+    Extensivity is left out: it holds only for some graphs (see
+    :func:`assert_extensive`).
     """
     __tracebackhide__ = True
     for factory in (structures or STRUCTURES).values():
@@ -399,6 +505,9 @@ def check_calculator(
             assert_stress_matches_fd(calc, atoms, tolerance=tolerance)
         assert_rotation_invariant(calc, atoms, tolerance=tolerance)
         assert_image_invariant(calc, atoms, tolerance=tolerance)
+        assert_permutation_invariant(calc, atoms, tolerance=tolerance)
+        if _has_3d_cell(atoms):
+            assert_cell_choice_invariant(calc, atoms, tolerance=tolerance)
         assert_calculator_contract(calc, atoms)
     if callable(getattr(calc, "calculate_batch", None)):
         images = [factory() for factory in (structures or STRUCTURES).values()]

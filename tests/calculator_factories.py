@@ -51,6 +51,9 @@ CALCULATORS = {
     "alignn": alignn_calculator,
     "alignn-compatible": lambda: alignn_calculator(**ALIGNN_COMPATIBLE),
 }
+#: Calculators whose graph keeps the K nearest neighbours: with ties their
+#: supercell graph need not be the repeated graph of the cell.
+NEAREST_K = {"alignn-compatible"}
 
 #: Parametrise a test over every calculator: ASE's analytic references keep the
 #: test kit honest, asegen's models run beside them.

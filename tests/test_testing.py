@@ -4,14 +4,17 @@ import numpy as np
 import pytest
 from ase.calculators.calculator import Calculator, all_changes
 from ase.calculators.emt import EMT
-from calculator_factories import every_calculator
+from calculator_factories import CALCULATORS, NEAREST_K, every_calculator
 
 from asegen.testing import (
     STRUCTURES,
     assert_batch_equals_loop,
     assert_calculator_contract,
+    assert_cell_choice_invariant,
+    assert_extensive,
     assert_forces_match_fd,
     assert_image_invariant,
+    assert_permutation_invariant,
     assert_rotation_invariant,
     assert_stress_matches_fd,
     check_calculator,
@@ -31,7 +34,16 @@ def test_reference_calculators_pass_every_check(make_calculator, structure):
         assert_stress_matches_fd(calc, atoms)
     assert_rotation_invariant(calc, atoms)
     assert_image_invariant(calc, atoms)
+    assert_permutation_invariant(calc, atoms)
+    if atoms.pbc.all():
+        assert_cell_choice_invariant(calc, atoms)
     assert_calculator_contract(calc, atoms)
+
+
+@pytest.mark.parametrize("name", [n for n in CALCULATORS if n not in NEAREST_K])
+@pytest.mark.parametrize("structure", ["bulk", "alloy", "triclinic"])
+def test_radius_graph_calculators_are_extensive(name, structure):
+    assert_extensive(CALCULATORS[name](), STRUCTURES[structure]())
 
 
 def test_structure_factories_cover_the_cases():
@@ -72,6 +84,12 @@ class Broken(EMT):
         elif self.defect == "absolute":  # depends on the wrapped position
             frac = self.atoms.get_scaled_positions(wrap=False)
             self.results["energy"] += float(np.floor(frac).sum() * 0.01)
+        elif self.defect == "first-atom":  # singles out atom 0
+            self.results["energy"] += float(self.atoms.positions[0, 0] * 0.01)
+        elif self.defect == "cell":  # depends on the cell vectors, not the lattice
+            self.results["energy"] += float(self.atoms.cell.lengths().sum() * 0.01)
+        elif self.defect == "constant":  # an energy offset that is not per atom
+            self.results["energy"] += 1.0
         if self.defect == "no-cache":
             self.atoms = None
 
@@ -110,6 +128,21 @@ def test_rotation_check_fails_in_a_field():
 def test_image_check_fails_when_wrapping_matters():
     with pytest.raises(AssertionError, match="image shifts"):
         assert_image_invariant(Broken("absolute"), make_bulk())
+
+
+def test_permutation_check_fails_when_an_atom_is_special():
+    with pytest.raises(AssertionError, match="permutation"):
+        assert_permutation_invariant(Broken("first-atom"), make_bulk())
+
+
+def test_cell_choice_check_fails_when_the_basis_matters():
+    with pytest.raises(AssertionError, match="cell re-choice"):
+        assert_cell_choice_invariant(Broken("cell"), make_bulk())
+
+
+def test_extensivity_check_fails_on_a_constant_offset():
+    with pytest.raises(AssertionError, match="supercell energy"):
+        assert_extensive(Broken("constant"), make_bulk())
 
 
 def test_contract_check_fails_without_caching():

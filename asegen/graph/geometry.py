@@ -19,9 +19,13 @@ __all__ = ["apply_strain", "cell_volume", "edge_vectors"]
 def edge_vectors(graph: AtomsGraph) -> Tensor:
     """Return the ``(E, 3)`` edge vectors ``pos[j] - pos[i] + shifts @ cell``, in Å."""
     i, j = graph.edge_index
-    cells = graph.cell[graph.batch[i]]  # (E, 3, 3)
-    offsets = torch.einsum("ea,eab->eb", graph.shifts, cells)  # (E, 3)
-    return graph.positions[j] - graph.positions[i] + offsets
+    if graph.n_structures == 1:
+        offsets = graph.shifts @ graph.cell[0]  # (E, 3)
+    else:
+        cells = graph.cell.index_select(0, graph.batch.index_select(0, i))  # (E, 3, 3)
+        offsets = torch.einsum("ea,eab->eb", graph.shifts, cells)
+    positions = graph.positions
+    return positions.index_select(0, j) - positions.index_select(0, i) + offsets
 
 
 def cell_volume(cell: Tensor) -> Tensor:

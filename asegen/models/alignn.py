@@ -50,16 +50,17 @@ class EdgeGatedConv(nn.Module):
     ``s_e * W_msg x_src`` are summed at ``dst`` (``aggregation="sum"``) or
     divided by ``sum s_e + 1e-6`` (``"mean"``, the original ALIGNN). Updates:
     ``x' = x + SiLU(LN(W_self x + h))`` and ``y' = y + SiLU(LN(m))``.
+
+    The four maps that act on nodes (``W_gs``, ``W_msg``, ``W_gt``,
+    ``W_self``, in that order) are one ``Linear(H, 4H)``: one matrix product
+    instead of four, which matters for small structures.
     """
 
     def __init__(self, features: int, aggregation: str) -> None:
         super().__init__()
         self.aggregation = aggregation
-        self.gate_source = nn.Linear(features, features)
-        self.gate_target = nn.Linear(features, features)
+        self.node_linear = nn.Linear(features, 4 * features)
         self.gate_edge = nn.Linear(features, features)
-        self.message = nn.Linear(features, features)
-        self.self_update = nn.Linear(features, features)
         self.norm_nodes = nn.LayerNorm(features)
         self.norm_edges = nn.LayerNorm(features)
 
@@ -73,14 +74,23 @@ class EdgeGatedConv(nn.Module):
         update_edges: bool = True,
     ) -> tuple[Tensor, Tensor]:
         """Return updated node and edge features (edges unchanged if not wanted)."""
-        m = self.gate_source(x)[src] + self.gate_target(x)[dst] + self.gate_edge(y)
-        gate = torch.sigmoid(m)  # (E, H)
+        h = x.shape[1]
+        nodes = self.node_linear(
+            x
+        )  # (N, 4H): gate_source | message | gate_target | self
+        at_source = nodes[:, : 2 * h].index_select(0, src)  # (E, 2H)
+        m = (
+            at_source[:, :h]
+            + nodes[:, 2 * h : 3 * h].index_select(0, dst)
+            + self.gate_edge(y)
+        )  # (E, H)
+        gate = torch.sigmoid(m)
         if weight is not None:
             gate = gate * weight[:, None]
-        h = scatter_sum(gate * self.message(x)[src], dst, x.shape[0])  # (N, H)
+        summed = scatter_sum(gate * at_source[:, h:], dst, x.shape[0])  # (N, H)
         if self.aggregation == "mean":
-            h = h / (scatter_sum(gate, dst, x.shape[0]) + 1e-6)  # alignn's regulariser
-        x = x + nn.functional.silu(self.norm_nodes(self.self_update(x) + h))
+            summed = summed / (scatter_sum(gate, dst, x.shape[0]) + 1e-6)  # alignn's
+        x = x + nn.functional.silu(self.norm_nodes(nodes[:, 3 * h :] + summed))
         if update_edges:
             y = y + nn.functional.silu(self.norm_edges(m))
         return x, y
@@ -245,7 +255,9 @@ class ALIGNN(AtomisticModel):
         edge_a, edge_b = line_graph(
             edge_index, numbers.shape[0], allowed, shifts, self.keep_degenerate
         )  # (T,), (T,)
-        cos = bond_angle_cosines(-vectors[edge_a], vectors[edge_b])  # (T,)
+        cos = bond_angle_cosines(
+            -vectors.index_select(0, edge_a), vectors.index_select(0, edge_b)
+        )  # (T,)
 
         x = self.atom_embedding(self.species(numbers).to(vectors.dtype))  # (N, H)
         if self.expand_envelope:  # alignn's quirk: expand the envelope value
@@ -265,7 +277,7 @@ class ALIGNN(AtomisticModel):
             bond = polynomial_envelope(
                 d, self.three_body_cutoff, self.envelope_exponent
             )
-            triplet_weight = bond[edge_a] * bond[edge_b]
+            triplet_weight = bond.index_select(0, edge_a) * bond.index_select(0, edge_b)
 
         last = len(self.alignn_layers) - 1
         for k, layer in enumerate(self.alignn_layers):

@@ -25,6 +25,7 @@ from asegen._config import unknown_key_error
 from asegen.errors import ConfigError, DataFormatError, InputNotFoundError
 from asegen.models.alignn import ALIGNN
 from asegen.models.alignn_config import ALIGNNConfig
+from asegen.models.checkpoint import state_dtype
 
 __all__ = [
     "ALIGNN_MODEL_DEFAULTS",
@@ -147,7 +148,7 @@ def config_from_alignn(data: dict[str, Any]) -> tuple[ALIGNNConfig, dict[str, An
         model[key] = value
     _refuse_unsupported(training, model)
 
-    options = {key: model[key] for key in _SAME_NAME}
+    options = {key: model[key] for key in _SAME_NAME if key in model}
     max_neighbors = training["max_neighbors"] or None
     three_body = training["three_body_cutoff"]
     calculate_gradient = model["calculate_gradient"] and model["gradwise_weight"] != 0
@@ -191,39 +192,48 @@ def _refuse_unsupported(training: dict[str, Any], model: dict[str, Any]) -> None
         )
 
 
+# alignn's four node maps of a convolution, in the order of asegen's fused
+# node_linear: gate_source | message | gate_target | self_update. alignn's
+# dst_update acts on the source node and src_update on the receiving one.
+_NODE_MAPS = ("src_gate", "dst_update", "dst_gate", "src_update")
 _CONV_NAMES = {
-    "src_gate": "gate_source",
-    "dst_gate": "gate_target",
     "edge_gate": "gate_edge",
-    "dst_update": "message",  # alignn's dst_update acts on the source node
-    "src_update": "self_update",
     "bn_nodes": "norm_nodes",
     "bn_edges": "norm_edges",
 }
 
 
 def state_dict_from_alignn(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename an alignn state dict's keys to asegen's ALIGNN module names.
+    """Rename (and fuse) an alignn state dict into asegen's ALIGNN layout.
 
-    Buffers asegen recomputes (RBF centres, alignn's export species table) are
-    dropped.
+    alignn's export-only species table is dropped; asegen keeps its element
+    table as the frozen ``species`` embedding.
     """
-    renamed = {}
+    renamed: dict[str, torch.Tensor] = {}
+    fused: dict[str, dict[str, torch.Tensor]] = {}
     for key, value in state.items():
-        parts = key.split(".")
-        if parts[-1] == "centers" or parts[0] == "_species_table":
+        parts = [p for p in key.split(".") if p != "layer"]  # MLP wrappers
+        if parts[0] == "_species_table":
             continue
-        parts = [p for p in parts if p != "layer"]  # MLP wrappers
         if parts[0] == "alignn_layers":
             parts[2] = {"node_update": "atom_conv", "edge_update": "bond_conv"}[
                 parts[2]
             ]
         if parts[0] in ("alignn_layers", "gcn_layers"):
             conv = 3 if parts[0] == "alignn_layers" else 2
+            if parts[conv] in _NODE_MAPS:
+                target = ".".join([*parts[:conv], "node_linear", parts[-1]])
+                fused.setdefault(target, {})[parts[conv]] = value
+                continue
             parts[conv] = _CONV_NAMES[parts[conv]]
         if parts[0] == "fc_additional_output":
             parts[0] = "fc_additional"
         renamed[".".join(parts)] = value
+    for target, pieces in fused.items():
+        if set(pieces) != set(_NODE_MAPS):
+            missing = sorted(set(_NODE_MAPS) - set(pieces))
+            raise DataFormatError(f"alignn weights lack {missing} for {target}")
+        renamed[target] = torch.cat([pieces[name] for name in _NODE_MAPS])
     return renamed
 
 
@@ -263,7 +273,7 @@ def load_alignn_run(path: str | os.PathLike) -> tuple[ALIGNN, dict[str, Any]]:
         raise DataFormatError(
             f"{weights_file} is not a readable state dict ({first[:160]})"
         ) from None
-    model = ALIGNN(config)
+    model = ALIGNN(config).to(state_dtype(state))
     missing, unexpected = model.load_state_dict(
         state_dict_from_alignn(state), strict=False
     )

@@ -18,7 +18,13 @@ from asegen._version import __version__
 from asegen.errors import DataFormatError, InputNotFoundError
 from asegen.models.base import MODELS, AtomisticModel
 
-__all__ = ["FORMAT_VERSION", "load_checkpoint", "resolve_checkpoint", "save_checkpoint"]
+__all__ = [
+    "FORMAT_VERSION",
+    "load_checkpoint",
+    "resolve_checkpoint",
+    "save_checkpoint",
+    "state_dtype",
+]
 
 FORMAT_VERSION = 1
 UNITS = {"energy": "eV", "length": "Å", "forces": "eV/Å", "stress": "eV/Å^3"}
@@ -103,5 +109,17 @@ def load_checkpoint(
             f"{file} holds unknown model class {name!r} (known: {known})"
         )
     model = MODELS[name].from_hparams(payload["hparams"])
+    model = model.to(state_dtype(payload["state_dict"]))  # no rounding on load
     model.load_state_dict(payload["state_dict"])
     return model.to(map_location), payload
+
+
+def state_dtype(state: dict[str, torch.Tensor]) -> torch.dtype:
+    """Return the widest floating-point dtype of a state dict (float32 if none).
+
+    Loading into a model of this dtype never rounds a stored value.
+    """
+    dtypes = [
+        v.dtype for v in state.values() if torch.is_tensor(v) and v.is_floating_point()
+    ]
+    return max(dtypes, key=lambda d: torch.finfo(d).bits, default=torch.float32)

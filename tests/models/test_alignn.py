@@ -145,3 +145,21 @@ def test_config_errors_name_the_field(options, message):
 def test_every_atom_feature_table_runs(features):
     calc = alignn_calculator(atom_features=features)
     assert np.isfinite(energy(calc, silicon(5.43)))
+
+
+def test_checkpoints_load_without_rounding(tmp_path):
+    from asegen.models.checkpoint import load_checkpoint, save_checkpoint, state_dtype
+
+    model = alignn_model().double()
+    save_checkpoint(tmp_path / "m.pt", model)
+    loaded, _ = load_checkpoint(tmp_path / "m.pt")
+    for (name, a), b in zip(
+        model.state_dict().items(), loaded.state_dict().values(), strict=True
+    ):
+        assert b.dtype == a.dtype, name
+        assert torch.equal(a, b), name
+    mixed = {
+        "table": torch.zeros(3, dtype=torch.float32),
+        "w": torch.ones(2, dtype=torch.float64),
+    }
+    assert state_dtype(mixed) == torch.float64  # the widest, never the first

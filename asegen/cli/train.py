@@ -19,7 +19,8 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--data",
             required=True,
             type=click.Path(path_type=Path),
-            help="Training structures: asegen HDF5 or any ASE-readable file.",
+            help="Training structures: asegen HDF5, any ASE-readable file, or an "
+            "alignn folder with id_prop.json.",
         ),
         click.option(
             "--val",

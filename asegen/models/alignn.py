@@ -74,23 +74,23 @@ class EdgeGatedConv(nn.Module):
         update_edges: bool = True,
     ) -> tuple[Tensor, Tensor]:
         """Return updated node and edge features (edges unchanged if not wanted)."""
-        h = x.shape[1]
-        nodes = self.node_linear(
-            x
-        )  # (N, 4H): gate_source | message | gate_target | self
-        at_source = nodes[:, : 2 * h].index_select(0, src)  # (E, 2H)
+        # (N, H) each: gate_source | message | gate_target | self; split (not
+        # sliced) so the backward pass concatenates instead of zero-filling.
+        gate_source, message, gate_target, own = self.node_linear(x).split(
+            x.shape[1], dim=1
+        )
         m = (
-            at_source[:, :h]
-            + nodes[:, 2 * h : 3 * h].index_select(0, dst)
+            gate_source.index_select(0, src)
+            + gate_target.index_select(0, dst)
             + self.gate_edge(y)
         )  # (E, H)
         gate = torch.sigmoid(m)
         if weight is not None:
             gate = gate * weight[:, None]
-        summed = scatter_sum(gate * at_source[:, h:], dst, x.shape[0])  # (N, H)
+        summed = scatter_sum(gate * message.index_select(0, src), dst, x.shape[0])
         if self.aggregation == "mean":
             summed = summed / (scatter_sum(gate, dst, x.shape[0]) + 1e-6)  # alignn's
-        x = x + nn.functional.silu(self.norm_nodes(nodes[:, 3 * h :] + summed))
+        x = x + nn.functional.silu(self.norm_nodes(own + summed))
         if update_edges:
             y = y + nn.functional.silu(self.norm_edges(m))
         return x, y

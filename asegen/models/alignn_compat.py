@@ -23,6 +23,7 @@ import torch
 
 from asegen._config import unknown_key_error
 from asegen.errors import ConfigError, DataFormatError, InputNotFoundError
+from asegen.graph.units import EV_PER_A3_IN_GPA
 from asegen.models.alignn import ALIGNN
 from asegen.models.alignn_config import ALIGNNConfig
 from asegen.models.checkpoint import state_dtype
@@ -329,7 +330,9 @@ def train_config_from_alignn(training: dict[str, Any]) -> dict[str, Any]:
 
     The science is kept: alignn's force-field loop uses an L1 loss whatever
     ``criterion`` says, fits no reference energies and clips no gradients, so
-    neither does the translated config. Fields that only steer alignn's files
+    neither does the translated config; its stress term is an L1 in GPa, so the
+    stress weight is multiplied by 160.2 (GPa per eV/Å³) to give the same loss
+    on asegen's eV/Å³ stresses. Fields that only steer alignn's files
     and caches have no effect; fields asegen cannot honour are refused by name
     unless they hold alignn's default.
     """
@@ -344,6 +347,9 @@ def train_config_from_alignn(training: dict[str, Any]) -> dict[str, Any]:
         name: training[key] for key, name in _TRAIN_NAMES.items() if key in training
     }
     out["weights"] = {name: training[key] for key, name in _WEIGHT_NAMES.items()}
+    # alignn's stress loss is an L1 in GPa; asegen's is in eV/Å³. Scaling the
+    # weight by the conversion factor makes the two loss terms identical.
+    out["weights"]["stress"] *= EV_PER_A3_IN_GPA
     out.update(loss="l1", fit_reference_energies=False, grad_clip=None)
     if out.get("seed") is None:
         out["seed"] = 123

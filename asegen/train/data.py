@@ -19,7 +19,12 @@ __all__ = ["GraphDataset", "load_structures", "split_indices"]
 
 
 def load_structures(path: str | os.PathLike) -> Sequence[Atoms]:
-    """Open training structures: asegen HDF5 (lazily) or any ASE-readable file."""
+    """Open training structures.
+
+    asegen HDF5 files are read lazily; an alignn training folder
+    (``id_prop.json`` or ``id_prop.csv`` with structure files) and any
+    ASE-readable file are read whole.
+    """
     path = Path(path)
     if not path.exists():
         raise InputNotFoundError(f"data file {path} does not exist")
@@ -27,6 +32,13 @@ def load_structures(path: str | os.PathLike) -> Sequence[Atoms]:
         from asegen.data import H5Dataset
 
         return H5Dataset(path)
+    if path.is_dir():
+        from asegen.data._alignn import read_alignn_folder
+
+        images = read_alignn_folder(path)
+        if not images:
+            raise DataFormatError(f"{path} holds no structures")
+        return images
     from ase.io import read
 
     try:

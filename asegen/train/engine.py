@@ -50,7 +50,7 @@ __all__ = ["train"]
 _COLUMNS = (
     "epoch", "lr", "train_loss", "train_energy_mae", "train_forces_mae",
     "train_stress_mae", "val_loss", "val_energy_mae", "val_forces_mae",
-    "val_stress_mae", "seconds",
+    "val_stress_mae", "train_seconds", "seconds",
 )  # fmt: skip
 
 
@@ -180,6 +180,7 @@ def train(
             wrapped, loader, config, device, dtype, optimizer, scheduler,
             desc=f"epoch {epoch + 1}/{config.epochs}", show=show and rank == 0,
         )  # fmt: skip
+        train_seconds = time.perf_counter() - started
         wrapped.eval()
         val_loader = distributed.loader(
             val_set, config.batch_size, 0, seed=0, shuffle=False
@@ -204,6 +205,7 @@ def train(
             row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
             row.update({f"train_{k}": v for k, v in train_metrics.items()})
             row.update({f"val_{k}": v for k, v in val_metrics.items()})
+            row["train_seconds"] = train_seconds
             row["seconds"] = time.perf_counter() - started
             assert log is not None
             log.append(row)

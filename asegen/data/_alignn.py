@@ -1,0 +1,107 @@
+"""Read alignn's training folders: ``id_prop.json`` or ``id_prop.csv`` + structures.
+
+``id_prop.json`` (alignn's force-field format) is a list of records with a
+jarvis ``atoms`` dictionary (``lattice_mat``, ``coords``, ``elements``,
+``cartesian``) and labels: ``energy_per_atom`` (or ``total_energy``), ``forces``
+(N x 3, eV/Å) and ``stresses`` (3 x 3 in GPa, as alignn trains). They become
+``Atoms`` with a ``SinglePointCalculator`` in ASE units (total energy, eV/Å³
+stress), and the record id in ``info["id"]``.
+
+``id_prop.csv`` has lines ``FILENAME,VALUE[,VALUE...]`` naming structure files
+in the same folder (any format ``ase.io`` reads); the values go to
+``info["target"]`` (a float, or a list for several).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.stress import full_3x3_to_voigt_6_stress
+from ase.units import GPa
+
+from asegen.errors import DataFormatError, InputNotFoundError
+
+__all__ = ["read_alignn_folder"]
+
+_ENERGY_KEYS = ("energy_per_atom", "total_energy", "energy")
+
+
+def read_alignn_folder(path: str | os.PathLike) -> list[Atoms]:
+    """Return the labelled structures of an alignn training folder."""
+    folder = Path(path)
+    if (folder / "id_prop.json").is_file():
+        return _from_json(folder / "id_prop.json")
+    if (folder / "id_prop.csv").is_file():
+        return _from_csv(folder / "id_prop.csv")
+    raise InputNotFoundError(
+        f"{folder} has no id_prop.json or id_prop.csv; pass an alignn training "
+        "folder or a structure file"
+    )
+
+
+def _from_json(file: Path) -> list[Atoms]:
+    try:
+        records = json.loads(file.read_text())
+    except json.JSONDecodeError as err:
+        raise DataFormatError(f"{file} is not valid JSON: {err}") from None
+    images = []
+    for k, record in enumerate(records):
+        try:
+            atoms = _jarvis_atoms(record["atoms"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise DataFormatError(
+                f"record {k} of {file} has no readable 'atoms' dictionary ({err})"
+            ) from None
+        results = {}
+        for key in _ENERGY_KEYS:
+            if key in record:
+                scale = len(atoms) if key == "energy_per_atom" else 1
+                results["energy"] = float(np.ravel(record[key])[0]) * scale
+                break
+        if "forces" in record:
+            results["forces"] = np.asarray(record["forces"], dtype=float)
+        if "stresses" in record:
+            full = np.asarray(record["stresses"], dtype=float).reshape(3, 3) * GPa
+            results["stress"] = full_3x3_to_voigt_6_stress(full)
+        if results:
+            atoms.calc = SinglePointCalculator(atoms, **results)
+        for key in ("jid", "id"):
+            if key in record:
+                atoms.info["id"] = str(record[key])
+        images.append(atoms)
+    return images
+
+
+def _jarvis_atoms(data: dict) -> Atoms:
+    lattice = np.asarray(data["lattice_mat"], dtype=float)
+    coords = np.asarray(data["coords"], dtype=float)
+    positions = coords if data.get("cartesian", False) else coords @ lattice
+    return Atoms(data["elements"], positions=positions, cell=lattice, pbc=True)
+
+
+def _from_csv(file: Path) -> list[Atoms]:
+    from ase.io import read
+
+    images = []
+    with file.open(newline="") as handle:
+        for k, row in enumerate(csv.reader(handle)):
+            if not row:
+                continue
+            structure = file.parent / row[0]
+            if not structure.is_file():
+                raise InputNotFoundError(
+                    f"line {k + 1} of {file} names {row[0]}, "
+                    f"which is not in {file.parent}"
+                )
+            atoms = read(structure)
+            values = [float(v) for v in row[1:]]
+            atoms.info["target"] = values[0] if len(values) == 1 else values
+            atoms.info["id"] = row[0]
+            images.append(atoms)
+    return images

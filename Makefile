@@ -35,16 +35,18 @@ $(VENV)/.test: pyproject.toml $(VENV)/.base
 
 dev: $(VENV)/.test  ## create .venv with the package and the test extras
 
-demo: $(VENV)/.base  ## bundled data -> HDF5 -> train an ALIGNN force field -> relax and MD
+demo: $(VENV)/.base  ## augment bundled data -> train an ALIGNN force field -> relax and MD
 	rm -rf demo-out && mkdir -p demo-out
-	$(VENV)/bin/asegen convert examples/data/cu_au_emt.xyz demo-out/cu_au_emt.h5
-	$(VENV)/bin/asegen info demo-out/cu_au_emt.h5
+	$(VENV)/bin/asegen augment examples/augment_demo.yaml
+	$(VENV)/bin/asegen info demo-out/augmented.h5
 	$(VENV)/bin/asegen train alignn examples/alignn_demo.yaml \
-		--data demo-out/cu_au_emt.h5 --out demo-out/logs
+		--data demo-out/augmented.h5 --out demo-out/logs
 	$(PY) examples/alignn_md.py demo-out/logs/version_0
 
 test: $(VENV)/.test lint docs parity  ## lint, docs, alignn parity, the whole test suite
-	$(PY) -m pytest $(PYTEST_ARGS)
+	# one torch thread per xdist worker: two workers x two threads on two cores
+	# oversubscribe the CPU and made the suite 7x slower
+	OMP_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 $(ALIGNN_VENV)/.installed:
 	$(PYTHON) -m venv $(ALIGNN_VENV)

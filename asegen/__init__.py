@@ -16,10 +16,11 @@ from typing import Any
 
 from asegen._version import __version__
 
-__all__ = ["ALIGNNCalculator", "__version__", "load"]
+__all__ = ["ALIGNNCalculator", "Augmenter", "__version__", "load"]
 
 _LAZY = {
     "ALIGNNCalculator": "asegen.calculators",
+    "Augmenter": "asegen.augment",
 }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from asegen._version import __version__
+from asegen.cli.augment import augment
 from asegen.cli.convert import convert
 from asegen.cli.export import export
 from asegen.cli.info import info
@@ -41,6 +42,7 @@ def main() -> None:
     """asegen: ASE-first ML potentials, generators and dataset tools."""
 
 
+main.add_command(augment)
 main.add_command(convert)
 main.add_command(export)
 main.add_command(info)

@@ -36,6 +36,7 @@ SYSTEMS = {
     "Si512": ("Si", 4),
     "Si1000": ("Si", 5),
     "Cu500": ("Cu", 5),
+    "Si4096": ("Si", 8),
 }
 SIDES = ("alignn", "asegen-from-alignn", "asegen-default")
 

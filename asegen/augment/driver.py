@@ -1,0 +1,107 @@
+"""Drive family growths: label their requests one by one or batched across families.
+
+With an ordinary ASE calculator one family grows at a time and every request
+is one ``calculate`` call. With a calculator that has ``calculate_batch``,
+up to ``batch_size`` families grow in lockstep: each round collects the one
+pending request of every active family and labels them all in one call. Each
+family's random streams are its own, so the structures produced do not
+depend on how the families were interleaved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ase.calculators.calculator import BaseCalculator
+
+from asegen.augment.config import AugmentSettings
+from asegen.augment.family import FamilyTask, Produced, Request, grow
+from asegen.augment.labels import has_batch_hook, label_batch, label_one
+from asegen.augment.streams import SlotStreams
+
+__all__ = ["Finished", "drive", "uses_batches"]
+
+
+@dataclass
+class Finished:
+    """Family ``start`` has reached its target size."""
+
+    start: int
+
+
+def uses_batches(calculator: BaseCalculator, batch_size: int) -> bool:
+    """Whether requests go through ``calculate_batch`` (hook present, size > 1)."""
+    return batch_size > 1 and has_batch_hook(calculator)
+
+
+class _Active:
+    def __init__(
+        self, task: FamilyTask, settings: AugmentSettings, streams: SlotStreams
+    ) -> None:
+        self.start = task.start
+        self.growth = grow(task, settings, streams)
+        self.request: Request | None = None
+        self.done = False
+
+    def advance(self, labels: dict[str, Any] | None) -> Iterator[Produced | Finished]:
+        """Send ``labels``; yield members until the next request or the end."""
+        try:
+            item = self.growth.send(labels)
+            while isinstance(item, Produced):
+                yield item
+                item = self.growth.send(None)
+        except StopIteration:
+            self.done = True
+            yield Finished(self.start)
+        else:
+            self.request = item
+
+
+def drive(
+    calculator: BaseCalculator,
+    settings: AugmentSettings,
+    streams: SlotStreams,
+    tasks: Sequence[FamilyTask],
+    *,
+    batch_size: int,
+) -> Iterator[Produced | Finished]:
+    """Grow every family of ``tasks``, yielding members as they are accepted.
+
+    Parameters
+    ----------
+    calculator
+        Labels every request.
+    settings
+        The loop's settings.
+    streams
+        Random stream per (starting structure, slot).
+    tasks
+        The families to grow, started in this order.
+    batch_size
+        Families grown at once when the calculator has ``calculate_batch``.
+    """
+    batched = uses_batches(calculator, batch_size)
+    width = batch_size if batched else 1
+    waiting = list(reversed(tasks))
+    active: list[_Active] = []
+    while waiting or active:
+        while waiting and len(active) < width:
+            family = _Active(waiting.pop(), settings, streams)
+            yield from family.advance(None)
+            if not family.done:
+                active.append(family)
+        if not active:
+            continue
+        requests = [family.request for family in active]
+        if batched:
+            results = label_batch(calculator, [request.atoms for request in requests])
+        else:
+            results = [
+                label_one(calculator, request.atoms, fresh=request.fresh)
+                for request in requests
+            ]
+        for family, labels in zip(active, results, strict=True):
+            yield from family.advance(labels)
+        active = [family for family in active if not family.done]

@@ -1,0 +1,261 @@
+"""Read starting structures; read, append to and resume augment outputs.
+
+The output format follows the file's extension: ``.xyz``/``.extxyz``
+(extended XYZ), ``.db`` (ASE database) or ``.h5``/``.hdf5`` (asegen HDF5).
+Every structure is appended and flushed on its own, with SIGINT/SIGTERM held
+back while it is written, so an interrupted run leaves a valid file holding
+everything finished. ASE databases reject ``starting-structure`` and ``id`` as
+keys; there they are stored as ``starting_structure`` and ``structure_id``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ase import Atoms
+
+from asegen.augment.family import START_KEY
+from asegen.errors import AsegenError, ConfigError, DataFormatError, InputNotFoundError
+
+__all__ = [
+    "OutputWriter",
+    "output_format",
+    "output_lock",
+    "read_existing",
+    "read_inputs",
+]
+
+_FORMATS = {
+    ".xyz": "extxyz",
+    ".extxyz": "extxyz",
+    ".db": "db",
+    ".h5": "h5",
+    ".hdf5": "h5",
+}
+_DB_KEYS = {START_KEY: "starting_structure", "id": "structure_id"}
+
+
+def output_format(path: str | os.PathLike) -> str:
+    """``"extxyz"``, ``"db"`` or ``"h5"`` for an output path.
+
+    Raises
+    ------
+    ConfigError
+        For another extension.
+    InputNotFoundError
+        If the output's folder does not exist.
+    """
+    target = Path(path)
+    fmt = _FORMATS.get(target.suffix.lower())
+    if fmt is None:
+        raise ConfigError(
+            f"cannot write augment output {target}: name it .xyz, .extxyz, .db or .h5"
+        )
+    if not target.parent.is_dir():
+        raise InputNotFoundError(
+            f"the folder of the output {target} does not exist; create it first"
+        )
+    return fmt
+
+
+def read_inputs(path: str | os.PathLike) -> list[Atoms]:
+    """Read every structure of an input file (any ``ase.io`` format or HDF5).
+
+    Raises
+    ------
+    InputNotFoundError
+        If the file does not exist (a name is never taken as a dataset).
+    DataFormatError
+        If it cannot be read or holds no structures.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise InputNotFoundError(
+            f"input file {source} does not exist; check data.input (a path from "
+            "the folder the command runs in)"
+        )
+    fmt = "h5" if source.suffix.lower() in (".h5", ".hdf5") else None
+    frames = _read(source, fmt) if source.stat().st_size else []
+    if not frames:
+        raise DataFormatError(
+            f"input file {source} holds no structures; give at least one"
+        )
+    return frames
+
+
+def read_existing(path: str | os.PathLike, fmt: str) -> list[Atoms]:
+    """Read the structures of an existing output (none if it does not exist)."""
+    source = Path(path)
+    if not source.exists() or (fmt != "h5" and source.stat().st_size == 0):
+        return []
+    frames = _read(source, fmt)
+    if fmt == "db":
+        for atoms in frames:
+            for key, stored in _DB_KEYS.items():
+                if stored in atoms.info:
+                    atoms.info[key] = atoms.info.pop(stored)
+    return frames
+
+
+def _read(path: Path, fmt: str | None) -> list[Atoms]:
+    try:
+        if fmt == "h5":
+            from asegen.data import read
+
+            return list(read(path))
+        if fmt == "db":
+            import ase.db
+
+            return [_row_atoms(row) for row in ase.db.connect(path).select()]
+        import ase.io
+
+        return list(ase.io.iread(path, index=":", format=fmt))
+    except AsegenError:
+        raise
+    except Exception as err:  # ase.io raises many types for bad files
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataFormatError(
+            f"cannot read {path} ({first}); fix it or give another file"
+        ) from None
+
+
+def _row_atoms(row: Any) -> Atoms:
+    atoms = row.toatoms()
+    atoms.info.update(row.key_value_pairs)
+    atoms.info.update(row.data)
+    return atoms
+
+
+@contextlib.contextmanager
+def output_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold ``OUT.asegen-lock`` (POSIX ``flock``) while a run reads and appends to OUT.
+
+    Raises
+    ------
+    ConfigError
+        If another process holds it: two runs on one output would both top
+        up the same families.
+    """
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): no protection
+        yield
+        return
+    lock = Path(f"{path}.asegen-lock")  # not .lock: ASE databases use that
+    with lock.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ConfigError(
+                f"another run is writing {path} (it holds {lock}); wait for it to "
+                "finish or use another output"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back (main thread, POSIX) while a write runs."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    if not hasattr(signal, "pthread_sigmask") or (
+        threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class OutputWriter:
+    """Append structures to an augment output, flushing each one.
+
+    Parameters
+    ----------
+    path
+        The output file; created when missing, appended to otherwise.
+    fmt
+        ``"extxyz"``, ``"db"`` or ``"h5"`` (see :func:`output_format`).
+    """
+
+    def __init__(self, path: str | os.PathLike, fmt: str) -> None:
+        self.path = Path(path)
+        self.format = fmt
+        self.count = 0
+        if fmt == "h5":
+            from asegen.data import H5Writer
+
+            self._handle: Any = H5Writer(self.path, append=True)
+        elif fmt == "db":
+            import ase.db
+
+            self._handle = ase.db.connect(self.path, type="db", append=True)
+        else:
+            self._handle = self.path.open("a")
+
+    def __enter__(self) -> OutputWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def write(self, atoms: Atoms) -> None:
+        """Append one labelled structure and make it durable before returning."""
+        if self.format == "extxyz":
+            import ase.io
+
+            text = io.StringIO()
+            ase.io.write(text, atoms, format="extxyz")
+            with _signals_held():
+                self._handle.write(text.getvalue())
+                self._handle.flush()
+        elif self.format == "db":
+            pairs, data = _db_info(atoms)
+            with _signals_held():
+                self._handle.write(atoms, key_value_pairs=pairs, data=data)
+        else:
+            with _signals_held():
+                self._handle.append(atoms)
+                self._handle.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        """Close the file (everything written is already flushed)."""
+        if self.format == "db":
+            return  # each write committed its own transaction
+        self._handle.close()
+
+
+def _db_info(atoms: Atoms) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split ``info`` into key-value pairs ASE databases accept and the rest."""
+    from ase.db.core import check
+
+    pairs: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    for key, value in atoms.info.items():
+        name = _DB_KEYS.get(key, key)
+        try:
+            check({name: value})
+        except ValueError:
+            data[name] = value
+        else:
+            pairs[name] = value
+    return pairs, data

@@ -1,0 +1,131 @@
+"""Grow families in worker processes, streaming each new member back at once.
+
+Workers are forked on Linux when torch is not loaded (they start at once and
+share the calculator as it is) and spawned otherwise (safe with torch's
+threads; the calculator is pickled). Each takes starting structures from a
+shared task queue and sends every structure back as soon as it is accepted;
+the main process owns the output. Workers ignore SIGINT: on Ctrl-C, or on an
+error anywhere, the main process stops them all.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import queue
+import signal
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ase.calculators.calculator import BaseCalculator
+
+from asegen.augment.config import AugmentSettings
+from asegen.augment.driver import Finished, drive
+from asegen.augment.family import FamilyTask, Produced
+from asegen.augment.streams import SlotStreams
+from asegen.errors import AsegenError, ConfigError
+
+__all__ = ["drive_in_workers"]
+
+_POLL_SECONDS = 0.5
+
+
+def drive_in_workers(
+    calculator: BaseCalculator,
+    settings: AugmentSettings,
+    streams: SlotStreams,
+    tasks: Sequence[FamilyTask],
+    *,
+    batch_size: int,
+    workers: int,
+) -> Iterator[Produced | Finished]:
+    """As :func:`~asegen.augment.driver.drive`, one family per worker at a time.
+
+    Raises
+    ------
+    ConfigError
+        If the calculator cannot be pickled for the workers.
+    AsegenError, RuntimeError
+        Re-raised from a worker that failed (or died).
+    """
+    context = _context()
+    if context.get_start_method() != "fork":
+        try:
+            pickle.dumps(calculator)
+        except Exception as err:
+            raise ConfigError(
+                f"the calculator cannot be sent to worker processes ({err}); use "
+                "one worker"
+            ) from None
+    todo = context.Queue()
+    results = context.Queue()
+    count = min(workers, len(tasks))
+    work = (calculator, settings, streams, batch_size, todo, results)
+    processes = [
+        context.Process(target=_work, args=work, daemon=True) for _ in range(count)
+    ]
+    try:
+        for process in processes:  # before any queue has a feeder thread to fork
+            process.start()
+        for task in [*tasks, *[None] * count]:
+            todo.put(task)
+        remaining = len(tasks)
+        while remaining:
+            try:
+                kind, item = results.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                _check_alive(processes)
+                continue
+            if kind == "error":
+                raise item
+            if isinstance(item, Finished):
+                remaining -= 1
+            yield item
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join()
+        for channel in (todo, results):
+            channel.close()
+            channel.cancel_join_thread()
+
+
+def _context() -> Any:
+    """``fork`` on Linux while torch is not loaded (instant start), else ``spawn``."""
+    if sys.platform == "linux" and "torch" not in sys.modules:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _check_alive(processes: list[Any]) -> None:
+    for process in processes:
+        if process.exitcode not in (None, 0):
+            raise RuntimeError(
+                f"a worker process died (exit code {process.exitcode}); "
+                "rerun to resume, or use fewer workers"
+            )
+
+
+def _work(
+    calculator: BaseCalculator,
+    settings: AugmentSettings,
+    streams: SlotStreams,
+    batch_size: int,
+    todo: Any,
+    results: Any,
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides
+    try:
+        while (task := todo.get()) is not None:
+            for item in drive(
+                calculator, settings, streams, [task], batch_size=batch_size
+            ):
+                results.put(("item", item))
+    except AsegenError as err:
+        results.put(("error", err))
+    except BaseException:
+        results.put(("error", RuntimeError(traceback.format_exc())))

@@ -1,0 +1,112 @@
+"""Run an augment-atoms config: read, grow, append to the output, report."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from asegen.augment.augmenter import REASONS, Augmenter, AugmentStats, Reorder
+from asegen.augment.config import load_config
+from asegen.augment.family import FamilyTask, Produced
+from asegen.augment.io import (
+    OutputWriter,
+    output_format,
+    output_lock,
+    read_existing,
+    read_inputs,
+)
+
+__all__ = ["run_config"]
+
+
+def run_config(
+    config: str | os.PathLike | Mapping[str, Any],
+    *,
+    workers: int = 1,
+    batch_size: int = 32,
+    overrides: Iterable[str] = (),
+    progress: bool = False,
+) -> AugmentStats:
+    """Augment ``data.input`` into ``data.output`` as an augment-atoms config says.
+
+    Everything is checked before the output is touched: the config, the
+    calculator spec, the input, and an existing output (which is topped up to
+    ``n_per_structure`` per starting structure). New structures are appended
+    and flushed one by one, in family order; on an interruption the structures
+    finished but not yet written (other workers' families) are written too.
+
+    Parameters
+    ----------
+    config
+        A YAML/JSON file or the same content as a mapping.
+    workers
+        Worker processes over starting structures.
+    batch_size
+        Families labelled per call by a calculator with ``calculate_batch``.
+    overrides
+        ``section.key=value`` strings applied to the config.
+    progress
+        Show a progress bar on stderr (when it is a terminal).
+
+    Returns
+    -------
+    AugmentStats
+        Structures written, calculator calls and rejections by reason.
+    """
+    settings = load_config(config, overrides=overrides)
+    fmt = output_format(settings.data.output)
+    images = read_inputs(settings.data.input)
+    augmenter = Augmenter(
+        settings.calculator,
+        workers=workers,
+        batch_size=batch_size,
+        **dataclasses.asdict(settings.config),
+    )
+    with output_lock(settings.data.output):
+        existing = read_existing(settings.data.output, fmt)
+        tasks = augmenter.plan(images, existing)
+        if tasks:
+            _grow(augmenter, tasks, settings.data.output, fmt, progress=progress)
+    return augmenter.stats
+
+
+def _grow(
+    augmenter: Augmenter,
+    tasks: list[FamilyTask],
+    output: str | os.PathLike,
+    fmt: str,
+    *,
+    progress: bool,
+) -> None:
+    """Write the new structures in family order, with a progress bar."""
+    from tqdm import tqdm
+
+    stats = augmenter.stats
+    reorder = Reorder(task.start for task in tasks)
+    bar = tqdm(
+        total=sum(task.size - len(task.existing) for task in tasks),
+        unit=" structures",
+        file=sys.stderr,
+        disable=None if progress else True,  # None: off when not a terminal
+    )
+    with OutputWriter(output, fmt) as writer, bar:
+        try:
+            for event in augmenter.events(tasks):
+                for atoms in reorder.push(event):
+                    writer.write(atoms)
+                if isinstance(event, Produced):
+                    bar.update()
+                    rejected = ", ".join(f"{r} {stats.rejected[r]}" for r in REASONS)
+                    bar.set_postfix_str(
+                        f"accepted {stats.accepted}, rejected: {rejected}",
+                        refresh=False,
+                    )
+        except BaseException:
+            with contextlib.suppress(Exception):  # the first error is the one to see
+                for atoms in reorder.held():
+                    writer.write(atoms)
+            raise

@@ -1,0 +1,68 @@
+"""``asegen augment CONFIG``: augment-atoms configs, run by asegen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+__all__ = ["augment"]
+
+
+@click.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option(
+    "--workers",
+    "-w",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes over starting structures (CPU calculators).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Families labelled per call by a calculator with calculate_batch.",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config value, e.g. --set config.seed=1.",
+)
+def augment(
+    config: Path, workers: int, batch_size: int, overrides: tuple[str, ...]
+) -> None:
+    """Grow labelled, off-equilibrium structures from the inputs of CONFIG.
+
+    CONFIG is an augment-atoms config (sections data, config, model; see
+    docs/augment.md). Relative paths and local calculator modules resolve
+    against the folder the command runs in. Each structure is appended to
+    data.output and flushed as soon as it is accepted; rerunning the same
+    command tops every starting structure up to config.n_per_structure.
+
+    \b
+    Examples:
+      asegen augment config.yaml
+      asegen augment config.yaml --workers 2 --set config.seed=7
+    """  # noqa: D301 (click reads the \b marker as a backspace character)
+    from asegen.augment import run_config
+
+    try:
+        stats = run_config(
+            config,
+            workers=workers,
+            batch_size=batch_size,
+            overrides=overrides,
+            progress=True,
+        )
+    except KeyboardInterrupt:
+        click.echo("interrupted; rerun the same command to resume", err=True)
+        raise SystemExit(130) from None
+    if stats.structures:
+        click.echo(f"augment: {stats.summary()}")
+    else:
+        click.echo("augment: nothing to do; every family is already complete")

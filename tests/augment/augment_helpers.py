@@ -1,0 +1,98 @@
+"""Small inputs, configs and CLI helpers shared by the augment tests."""
+
+import numpy as np
+import yaml
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.cluster import Icosahedron
+from click.testing import CliRunner
+
+from asegen.cli import main
+
+SETTINGS = {
+    "n_per_structure": 5,
+    "T": 300,
+    "beta": 0.5,
+    "sigma_range": [0.01, 0.1],
+    "seed": 42,
+    "units": "eV",
+}
+
+
+def cu_cell(seed=0, repeat=(2, 2, 1)):
+    """A strained, rattled periodic fcc Cu cell (16 atoms by default)."""
+    rng = np.random.default_rng(seed)
+    atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(repeat)
+    strain = np.eye(3) + rng.uniform(-0.01, 0.01, (3, 3))
+    atoms.set_cell(atoms.cell.array @ strain, scale_atoms=True)
+    atoms.positions += rng.normal(0.0, 0.03, atoms.positions.shape)
+    return atoms
+
+
+def cu_cluster(seed=0):
+    """A rattled Cu13 icosahedron without a cell (a molecule)."""
+    atoms = Icosahedron("Cu", 2, latticeconstant=3.61)
+    atoms.positions += np.random.default_rng(seed).normal(0.0, 0.03, (len(atoms), 3))
+    return atoms
+
+
+def counted(base):
+    """A subclass of calculator ``base`` that counts its calculate calls."""
+
+    class Counted(base):
+        calls = 0
+
+        def calculate(self, *args, **kwargs):
+            type(self).calls += 1
+            super().calculate(*args, **kwargs)
+
+    return Counted
+
+
+def write_config(
+    folder,
+    *,
+    output="out.xyz",
+    calculator="+ase.calculators.emt.EMT()",
+    name="config.yaml",
+    **settings,
+):
+    """Write an anchor-schema config (data, config, model) and return its path."""
+    config = {
+        "data": {"input": "inputs.xyz", "output": output},
+        "config": {**SETTINGS, **settings},
+        "model": {"calculator": calculator},
+    }
+    path = folder / name
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def cli(*args):
+    return CliRunner().invoke(main, [str(arg) for arg in args])
+
+
+def run_ok(*args):
+    result = cli(*args)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def run_fail(*args):
+    """Run a command that must fail with one ``Error:`` line and exit code 2."""
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error: ")
+    return lines[0]
+
+
+def fresh_labels(atoms, calc=None):
+    """Energy, forces and (periodic) stress of a fresh evaluation of ``atoms``."""
+    probe = atoms.copy()
+    probe.calc = calc or EMT()
+    labels = {"energy": probe.get_potential_energy(), "forces": probe.get_forces()}
+    if atoms.pbc.all():
+        labels["stress"] = probe.get_stress()
+    return labels

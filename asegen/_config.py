@@ -20,7 +20,13 @@ import yaml
 
 from asegen.errors import ConfigError, InputNotFoundError
 
-__all__ = ["apply_overrides", "from_dict", "read_config_file", "unknown_key_error"]
+__all__ = [
+    "apply_overrides",
+    "check_choice",
+    "from_dict",
+    "read_config_file",
+    "unknown_key_error",
+]
 
 T = TypeVar("T")
 
@@ -30,6 +36,13 @@ def unknown_key_error(key: str, valid: Iterable[str], where: str) -> ConfigError
     near = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
     hint = f"; did you mean '{where}{near[0]}'?" if near else ""
     return ConfigError(f"unknown config key '{where}{key}'{hint}")
+
+
+def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    """Raise a :class:`ConfigError` naming ``name`` unless ``value`` is allowed."""
+    if value not in allowed:
+        options = ", ".join(repr(a) for a in allowed)
+        raise ConfigError(f"{name} must be one of {options}; got {value!r}")
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:

@@ -21,6 +21,7 @@ from ase.calculators.calculator import BaseCalculator
 
 from asegen._config import (
     apply_overrides,
+    check_choice,
     from_dict,
     read_config_file,
     unknown_key_error,
@@ -100,8 +101,7 @@ class AugmentSettings:
         if not 0 <= _number("beta", self.beta) <= 1:
             raise ConfigError(f"beta must lie in [0, 1], got {self.beta}")
         self.sigma_range = _sigma_range(self.sigma_range)
-        if self.units not in BOLTZMANN:
-            raise ConfigError(f"units must be 'eV' or 'kcal/mol', got {self.units!r}")
+        check_choice("units", self.units, tuple(BOLTZMANN))
         if self.cell_sigma is not None and _number("cell_sigma", self.cell_sigma) < 0:
             raise ConfigError(f"cell_sigma must be ≥ 0 or null, got {self.cell_sigma}")
         if _number("max_force", self.max_force) <= 0:

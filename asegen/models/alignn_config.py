@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from asegen._config import check_choice
 from asegen.errors import ConfigError
 from asegen.graph.elements import ELEMENT_TABLE_WIDTHS
 
@@ -112,9 +113,9 @@ class ALIGNNConfig:
 
     def __post_init__(self) -> None:
         """Validate values and derive ``atom_input_features``."""
-        _choice("atom_features", self.atom_features, _ATOM_FEATURES)
-        _choice("aggregation", self.aggregation, _AGGREGATIONS)
-        _choice("link", self.link, _LINKS)
+        check_choice("atom_features", self.atom_features, _ATOM_FEATURES)
+        check_choice("aggregation", self.aggregation, _AGGREGATIONS)
+        check_choice("link", self.link, _LINKS)
         width = ELEMENT_TABLE_WIDTHS.get(self.atom_features, 64)
         if self.atom_input_features is None:
             object.__setattr__(self, "atom_input_features", width)
@@ -160,9 +161,3 @@ class ALIGNNConfig:
     def graph_outputs(self) -> int:
         """Width of the graph-level head (2 for classification)."""
         return 2 if self.classification else self.output_features
-
-
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        options = ", ".join(repr(a) for a in allowed)
-        raise ConfigError(f"{name} must be one of {options}, got {value!r}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from asegen._config import check_choice
 from asegen.errors import ConfigError
 
 __all__ = ["LossWeights", "TrainConfig"]
@@ -133,11 +134,7 @@ class TrainConfig:
             "dtype": ("float32", "float64"),
         }
         for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ConfigError(
-                    f"train.{name} must be one of {', '.join(allowed)}; "
-                    f"got {getattr(self, name)!r}"
-                )
+            check_choice(f"train.{name}", getattr(self, name), allowed)
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be at least 1")

@@ -64,7 +64,10 @@ def test_yaml_file_and_overrides(tmp_path):
         ({"config": {**SETTINGS, "sigma_range": [0.1, 0.01]}}, "0 < low ≤ high"),
         ({"config": {**SETTINGS, "sigma_range": [0.0, 0.1]}}, "0 < low ≤ high"),
         ({"config": {**SETTINGS, "sigma_range": [0.1]}}, "two numbers"),
-        ({"config": {**SETTINGS, "units": "Ha"}}, "units must be 'eV' or 'kcal/mol'"),
+        (
+            {"config": {**SETTINGS, "units": "Ha"}},
+            "units must be one of 'eV', 'kcal/mol'",
+        ),
         ({"config": {**SETTINGS, "n_per_structure": 2.0}}, "must be an integer"),
         ({"config": {**SETTINGS, "seed": True}}, "must be an integer"),
         ({"config": {**SETTINGS, "cell_sigma": -0.1}}, "cell_sigma must be ≥ 0"),

@@ -1,10 +1,10 @@
 """Reading alignn's configs and run directories (parity itself: ``make parity``)."""
 
 import json
-import sys
 
 import pytest
 import torch
+from _anchor_config import BENCHMARK_CONFIG
 
 from asegen.calculators import ALIGNNCalculator
 from asegen.errors import ConfigError, DataFormatError, InputNotFoundError
@@ -13,9 +13,6 @@ from asegen.models.alignn_compat import (
     state_dict_from_alignn,
     train_config_from_alignn,
 )
-
-sys.path.insert(0, "benchmarks/alignn")
-from _anchor_config import BENCHMARK_CONFIG
 
 
 def test_benchmark_config_maps_to_alignn_settings():

@@ -44,9 +44,12 @@ class AtomsGraph:
     ``energy``      (S,)         float       label, eV (NaN where missing)
     ``forces``      (N, 3)       float       label, eV/Å (NaN where missing)
     ``stress``      (S, 3, 3)    float       label, eV/Å³, ASE sign (NaN ...)
+    ``target``      (S, k)       float       graph-level property label (NaN ...)
     ==============  ===========  ==========  =====================================
 
-    The three labels are ``None`` when no structure of the batch carries them.
+    The labels are ``None`` when no structure of the batch carries them;
+    ``target`` is set by training code for property models (see
+    :class:`asegen.train.TrainConfig`), never by :func:`atoms_to_graph`.
     Atoms of one structure are contiguous and structures appear in order.
     """
 
@@ -62,6 +65,7 @@ class AtomsGraph:
     energy: Tensor | None = None
     forces: Tensor | None = None
     stress: Tensor | None = None
+    target: Tensor | None = None
 
     @property
     def n_structures(self) -> int:
@@ -223,16 +227,25 @@ def _concatenate(graphs: Sequence[AtomsGraph]) -> AtomsGraph:
         energy=_cat_labels([g.energy for g in graphs], structures_per_graph, ()),
         forces=_cat_labels([g.forces for g in graphs], atoms_per_graph.tolist(), (3,)),
         stress=_cat_labels([g.stress for g in graphs], structures_per_graph, (3, 3)),
+        target=_cat_labels([g.target for g in graphs], structures_per_graph, None),
     )
 
 
 def _cat_labels(
-    labels: list[Tensor | None], lengths: list[int], trailing: tuple[int, ...]
+    labels: list[Tensor | None],
+    lengths: list[int],
+    trailing: tuple[int, ...] | None,
 ) -> Tensor | None:
-    """Concatenate labels, filling structures without one with NaN."""
+    """Concatenate labels, filling structures without one with NaN.
+
+    ``trailing`` is the shape after the first axis (``None``: that of the
+    first label present).
+    """
     if all(label is None for label in labels):
         return None
-    dtype = next(label.dtype for label in labels if label is not None)
+    first = next(label for label in labels if label is not None)
+    dtype = first.dtype
+    trailing = tuple(first.shape[1:]) if trailing is None else trailing
     return torch.cat(
         [
             label

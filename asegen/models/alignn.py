@@ -218,10 +218,10 @@ class ALIGNN(AtomisticModel):
         if not alignn_compat.is_alignn_config(dict(data)):
             return super().split_config(data)
         config, training = alignn_compat.config_from_alignn(dict(data))
-        return (
-            dataclasses.asdict(config),
-            alignn_compat.train_config_from_alignn(training),
-        )
+        train = alignn_compat.train_config_from_alignn(training)
+        if not config.predicts_energy:  # alignn's id_prop.csv values: info["target"]
+            train["target"] = "target"
+        return dataclasses.asdict(config), train
 
     @torch.jit.ignore
     def graph_options(self) -> dict[str, Any]:

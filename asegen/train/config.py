@@ -22,7 +22,8 @@ class LossWeights:
     Attributes
     ----------
     energy
-        Energy per atom (eV/atom); for property models, the graph target.
+        Energy per atom (eV/atom); for property models, the graph target
+        (``train.target``).
     forces
         Force components (eV/Å).
     stress
@@ -93,6 +94,10 @@ class TrainConfig:
         Fit one energy per element by least squares on the training set and
         let the network learn the rest; the energy scale is set to the RMS
         force (or the spread of residual energies per atom without forces).
+    target
+        Graph-level target of property models (``calculate_gradient: false``):
+        an ``atoms.info`` key, or ``"energy"`` for the energy per atom. Force
+        fields ignore it and learn energies, forces and stress.
     classification_threshold
         For two-class models: targets above it are class 1.
     """
@@ -121,6 +126,7 @@ class TrainConfig:
     device: str = "auto"
     dtype: str = "float32"
     fit_reference_energies: bool = True
+    target: str = "energy"
     classification_threshold: float | None = None
 
     def __post_init__(self) -> None:

@@ -95,6 +95,10 @@ class GraphDataset(torch.utils.data.Dataset):
         Which structures of ``structures`` this dataset serves.
     graph_options
         Keyword arguments of :func:`~asegen.graph.atoms_to_graph`.
+    target
+        For property models: the ``info`` key of the graph-level target
+        (``"energy"`` means the energy per atom), attached as ``graph.target``;
+        ``None`` for potentials.
     cache
         Keep built graphs (per process) for later epochs.
     """
@@ -105,11 +109,13 @@ class GraphDataset(torch.utils.data.Dataset):
         indices: Sequence[int],
         graph_options: dict[str, Any],
         *,
+        target: str | None = None,
         cache: bool = True,
     ) -> None:
         self.structures = structures
         self.indices = [int(i) for i in indices]
         self.graph_options = graph_options
+        self.target = target
         self._cache: dict[int, AtomsGraph] | None = {} if cache else None
 
     def __len__(self) -> int:
@@ -118,9 +124,10 @@ class GraphDataset(torch.utils.data.Dataset):
     def __getitem__(self, k: int) -> AtomsGraph:
         if self._cache is not None and k in self._cache:
             return self._cache[k]
-        graph = atoms_to_graph(
-            self.structures[self.indices[k]], **self.graph_options, dtype=torch.float64
-        )
+        atoms = self.structures[self.indices[k]]
+        graph = atoms_to_graph(atoms, **self.graph_options, dtype=torch.float64)
+        if self.target is not None:
+            graph = graph.replace(target=_target(atoms, self.target))
         if self._cache is not None:
             self._cache[k] = graph
         return graph
@@ -128,3 +135,19 @@ class GraphDataset(torch.utils.data.Dataset):
     def atoms(self, k: int) -> Atoms:
         """Return the ``k``-th structure itself."""
         return self.structures[self.indices[k]]
+
+
+def _target(atoms: Atoms, key: str) -> torch.Tensor:
+    """Return the ``(1, k)`` graph-level target of ``atoms`` (NaN if missing)."""
+    if key == "energy":
+        results = atoms.calc.results if atoms.calc is not None else {}
+        value = results.get("energy", float("nan")) / len(atoms)
+    else:
+        value = atoms.info.get(key, float("nan"))
+    try:
+        return torch.as_tensor(value, dtype=torch.float64).reshape(1, -1)
+    except (TypeError, ValueError):
+        raise DataFormatError(
+            f"info[{key!r}] = {value!r} is not a number or list of numbers; "
+            "set train.target to a numeric info key"
+        ) from None

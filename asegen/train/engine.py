@@ -50,7 +50,8 @@ __all__ = ["train"]
 _COLUMNS = (
     "epoch", "lr", "train_loss", "train_energy_mae", "train_forces_mae",
     "train_stress_mae", "val_loss", "val_energy_mae", "val_forces_mae",
-    "val_stress_mae", "train_seconds", "seconds",
+    "val_stress_mae", "train_target_mae", "train_target_error_rate",
+    "val_target_mae", "val_target_error_rate", "train_seconds", "seconds",
 )  # fmt: skip
 
 
@@ -64,6 +65,8 @@ class _Objective(nn.Module):
         self.stress = stress
 
     def forward(self, graph: AtomsGraph) -> dict[str, torch.Tensor]:
+        if not self.model.predicts_energy:  # a property model
+            return self.model(graph)
         return predict(
             self.model,
             graph,
@@ -124,12 +127,15 @@ def train(
         len(structures), config, with_val=val_structures is not None
     )
     options = model.graph_options()
-    train_set = GraphDataset(structures, train_idx, options)
+    target = None if model.predicts_energy else config.target
+    train_set = GraphDataset(structures, train_idx, options, target=target)
     if val_structures is not None:
-        val_set = GraphDataset(val_structures, range(len(val_structures)), options)
+        val_set = GraphDataset(
+            val_structures, range(len(val_structures)), options, target=target
+        )
     else:
-        val_set = GraphDataset(structures, val_idx, options)
-    test_set = GraphDataset(structures, test_idx, options)
+        val_set = GraphDataset(structures, val_idx, options, target=target)
+    test_set = GraphDataset(structures, test_idx, options, target=target)
 
     run, resumed, state = _prepare_run(out, resume, rank)
     if resumed is not None:
@@ -333,7 +339,13 @@ def _run_epoch(
     for graph in tqdm(loader, desc=desc, leave=False, disable=None if show else True):
         graph = graph.to(device=device, dtype=dtype)
         pred = objective(graph)
-        loss, metrics = loss_terms(pred, graph, config.weights, config.loss)
+        loss, metrics = loss_terms(
+            pred,
+            graph,
+            config.weights,
+            config.loss,
+            threshold=config.classification_threshold,
+        )
         if optimizer is not None:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -400,24 +412,35 @@ def _finish(
 
     best, _ = load_checkpoint(run / "checkpoints" / "best.pt")
     best = best.to(device=device, dtype=dtype).eval()
+    classifier = getattr(getattr(best, "config", None), "classification", False)
+    quantity = "energy_per_atom" if best.predicts_energy else "target"
+    quantity = "class1_probability" if classifier else quantity
     rows = []
     forces_true, forces_pred = [], []
     for k in range(len(test_set)):
         graph = batch_graphs([test_set[k]]).to(device=device, dtype=dtype)
-        out = predict(best, graph, forces=True) if best.predicts_energy else best(graph)
         n = int(graph.n_atoms[0])
-        true = float(graph.energy[0]) / n if graph.energy is not None else float("nan")
-        rows.append((k, n, true, float(out["energy"][0]) / n))
+        if best.predicts_energy:
+            out = predict(best, graph, forces=True)
+            true = float(graph.energy[0]) / n if graph.energy is not None else np.nan
+            rows.append((k, n, true, float(out["energy"][0]) / n))
+        else:
+            with torch.no_grad():
+                out = best(graph)
+            value = out["logits"].exp()[0, 1] if classifier else out["graph"][0, 0]
+            true = float(graph.target[0, 0]) if graph.target is not None else np.nan
+            rows.append((k, n, true, float(value)))
         if graph.forces is not None and "forces" in out:
             forces_true.append(graph.forces.cpu().numpy().ravel())
             forces_pred.append(out["forces"].cpu().numpy().ravel())
-    lines = ["index,n_atoms,energy_per_atom_true,energy_per_atom_pred"]
+    lines = [f"index,n_atoms,{quantity}_true,{quantity}_pred"]
     lines += [f"{k},{n},{t:.10g},{p:.10g}" for k, n, t, p in rows]
     (run / "test_predictions.csv").write_text("\n".join(lines) + "\n")
     plot_run(
         run,
         metrics=log.read() if log is not None else [],
-        energies=np.array([(t, p) for _, _, t, p in rows]).reshape(-1, 2),
+        values=np.array([(t, p) for _, _, t, p in rows]).reshape(-1, 2),
+        label=quantity.replace("_", " "),
         forces=(
             np.stack([np.concatenate(forces_true), np.concatenate(forces_pred)], axis=1)
             if forces_true

@@ -23,12 +23,20 @@ def _error(pred: Tensor, target: Tensor, kind: str) -> tuple[Tensor, Tensor]:
 
 
 def loss_terms(
-    pred: dict[str, Tensor], graph: AtomsGraph, weights: LossWeights, kind: str
+    pred: dict[str, Tensor],
+    graph: AtomsGraph,
+    weights: LossWeights,
+    kind: str,
+    *,
+    threshold: float | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """Weighted loss of a batch and the mean absolute error of each term.
 
     Energies enter per atom (eV/atom), forces per component (eV/Å), stress per
-    component (eV/Å³). Terms with zero weight or without labels are skipped.
+    component (eV/Å³). Property models (``"graph"`` or ``"logits"`` outputs)
+    are fitted to ``graph.target`` with the energy weight: L1/MSE, or for
+    classification the negative log-likelihood of ``target > threshold``.
+    Terms with zero weight or without labels are skipped.
 
     Returns
     -------
@@ -38,6 +46,8 @@ def loss_terms(
         ``{"loss", "energy_mae", "forces_mae", "stress_mae"}`` for the terms
         that were computed (floats).
     """
+    if "energy" not in pred:
+        return _property_loss(pred, graph, weights.energy, kind, threshold)
     n_atoms = graph.n_atoms.to(pred["energy"].dtype)
     total = pred["energy"].sum() * 0.0
     metrics: dict[str, float] = {}
@@ -58,3 +68,25 @@ def loss_terms(
         metrics[f"{name}_mae"] = float(mae)
     metrics["loss"] = float(total.detach())
     return total, metrics
+
+
+def _property_loss(
+    pred: dict[str, Tensor],
+    graph: AtomsGraph,
+    weight: float,
+    kind: str,
+    threshold: float | None,
+) -> tuple[Tensor, dict[str, float]]:
+    if graph.target is None:
+        raise ValueError("property models need graph.target (train.target)")
+    if "logits" in pred:
+        labels = graph.target[:, 0]
+        known = torch.isfinite(labels)
+        classes = (labels[known] > (threshold or 0.0)).long()
+        logits = pred["logits"][known]
+        loss = weight * torch.nn.functional.nll_loss(logits, classes)
+        error = (logits.argmax(dim=1) != classes).float().mean()
+        return loss, {"loss": float(loss.detach()), "target_error_rate": float(error)}
+    loss, mae = _error(pred["graph"], graph.target.to(pred["graph"].dtype), kind)
+    loss = weight * loss
+    return loss, {"loss": float(loss.detach()), "target_mae": float(mae)}

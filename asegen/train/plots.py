@@ -13,8 +13,9 @@ def plot_run(
     run: Path,
     *,
     metrics: list[dict[str, str]],
-    energies: np.ndarray,
+    values: np.ndarray,
     forces: np.ndarray | None,
+    label: str = "energy per atom",
 ) -> list[Path]:
     """Write ``loss_curves.png`` and parity plots into ``run``; return their paths.
 
@@ -24,10 +25,13 @@ def plot_run(
         The run directory.
     metrics
         Rows of ``metrics.csv``.
-    energies
-        ``(M, 2)`` true and predicted energy per atom of the test structures.
+    values
+        ``(M, 2)`` true and predicted energy per atom (or property) of the
+        test structures.
     forces
         ``(K, 2)`` true and predicted force components, or ``None``.
+    label
+        What ``values`` holds, for the axis labels.
     """
     import matplotlib
 
@@ -38,26 +42,28 @@ def plot_run(
     if metrics:
         fig, ax = plt.subplots(figsize=(5, 3.5))
         epochs = [int(r["epoch"]) + 1 for r in metrics]
-        for key, label in (("train_loss", "train"), ("val_loss", "validation")):
-            values = [float(r[key]) for r in metrics if r.get(key)]
-            if values:
-                ax.plot(epochs[: len(values)], values, marker="o", ms=3, label=label)
+        for key, name in (("train_loss", "train"), ("val_loss", "validation")):
+            losses = [float(r[key]) for r in metrics if r.get(key)]
+            if losses:
+                ax.plot(epochs[: len(losses)], losses, marker="o", ms=3, label=name)
         ax.set(xlabel="epoch", ylabel="loss", yscale="log", title="Loss")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend()
         written.append(_save(fig, run / "loss_curves.png"))
-    pairs = {"energy": (energies, "energy per atom (eV/atom)")}
+    unit = " (eV/atom)" if label == "energy per atom" else ""
+    pairs = {"energy" if unit else "target": (values, label + unit)}
     if forces is not None:
         pairs["forces"] = (forces, "force component (eV/Å)")
-    for name, (values, label) in pairs.items():
-        values = values[np.isfinite(values).all(axis=1)]
-        if not len(values):
+    for name, (pair, axis_label) in pairs.items():
+        pair = pair[np.isfinite(pair).all(axis=1)]
+        if not len(pair):
             continue
         fig, ax = plt.subplots(figsize=(4, 4))
-        ax.scatter(values[:, 0], values[:, 1], s=6, alpha=0.6)
-        low, high = float(values.min()), float(values.max())
+        ax.scatter(pair[:, 0], pair[:, 1], s=6, alpha=0.6)
+        low, high = float(pair.min()), float(pair.max())
         ax.plot([low, high], [low, high], color="black", lw=0.8)
-        mae = float(np.abs(values[:, 0] - values[:, 1]).mean())
-        ax.set(xlabel=f"reference {label}", ylabel=f"predicted {label}")
+        mae = float(np.abs(pair[:, 0] - pair[:, 1]).mean())
+        ax.set(xlabel=f"reference {axis_label}", ylabel=f"predicted {axis_label}")
         ax.set_title(f"{name}: MAE {mae:.3g}")
         written.append(_save(fig, run / f"parity_{name}.png"))
     return written

@@ -29,7 +29,9 @@ class LossWeights:
     stress
         Stress components (eV/Å³).
     atomwise, additional
-        Per-atom and extra graph-level targets of models that have them.
+        Per-atom and extra graph-level targets of models that have them; not
+        trained yet, so they must be 0 (a non-zero weight is an error rather
+        than silently ignored).
     """
 
     energy: float = 1.0
@@ -39,10 +41,16 @@ class LossWeights:
     additional: float = 0.0
 
     def __post_init__(self) -> None:
-        """Reject negative weights."""
+        """Reject negative weights and terms the engine cannot train yet."""
         for name in ("energy", "forces", "stress", "atomwise", "additional"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.weights.{name} must not be negative")
+        for name in ("atomwise", "additional"):
+            if getattr(self, name) != 0:
+                raise ConfigError(
+                    f"train.weights.{name} is not supported yet: the engine trains "
+                    "energies, forces, stress and graph targets; set it to 0"
+                )
 
 
 @dataclass(frozen=True)

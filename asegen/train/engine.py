@@ -177,14 +177,14 @@ def train(
         else None
     )
 
-    show = progress if progress is not None else None
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
         distributed.set_epoch(loader, epoch)
         wrapped.train()
         train_metrics = _run_epoch(
             wrapped, loader, config, device, dtype, optimizer, scheduler,
-            desc=f"epoch {epoch + 1}/{config.epochs}", show=show and rank == 0,
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            show=progress if rank == 0 else False,  # None: when on a terminal
         )  # fmt: skip
         train_seconds = time.perf_counter() - started
         wrapped.eval()
@@ -336,7 +336,9 @@ def _run_epoch(
     """One pass over ``loader``; trains when an optimizer is given."""
     sums: dict[str, float] = {}
     count = 0
-    for graph in tqdm(loader, desc=desc, leave=False, disable=None if show else True):
+    for graph in tqdm(
+        loader, desc=desc, leave=False, disable=None if show is None else not show
+    ):
         graph = graph.to(device=device, dtype=dtype)
         pred = objective(graph)
         loss, metrics = loss_terms(

@@ -37,6 +37,7 @@ from asegen.graph.triplets import bond_angle_cosines, line_graph
 from asegen.models.alignn_config import ALIGNNConfig
 from asegen.models.base import AtomisticModel, register_model
 from asegen.nn import MLP, GaussianRBF, polynomial_envelope, scatter_mean, scatter_sum
+from asegen.nn.norm import layer_norm_silu
 from asegen.nn.radial import zbl_energy
 
 __all__ = ["ALIGNN", "EdgeGatedConv"]
@@ -63,6 +64,7 @@ class EdgeGatedConv(nn.Module):
         self.gate_edge = nn.Linear(features, features)
         self.norm_nodes = nn.LayerNorm(features)
         self.norm_edges = nn.LayerNorm(features)
+        self.eps = self.norm_nodes.eps  # TorchScript cannot read a submodule's
 
     def forward(
         self,
@@ -90,9 +92,10 @@ class EdgeGatedConv(nn.Module):
         summed = scatter_sum(gate * message.index_select(0, src), dst, x.shape[0])
         if self.aggregation == "mean":
             summed = summed / (scatter_sum(gate, dst, x.shape[0]) + 1e-6)  # alignn's
-        x = x + nn.functional.silu(self.norm_nodes(own + summed))
+        nodes, edges = self.norm_nodes, self.norm_edges
+        x = x + layer_norm_silu(own + summed, nodes.weight, nodes.bias, self.eps)
         if update_edges:
-            y = y + nn.functional.silu(self.norm_edges(m))
+            y = y + layer_norm_silu(m, edges.weight, edges.bias, self.eps)
         return x, y
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from asegen.nn.norm import layer_norm_silu
+
 __all__ = ["MLP", "GaussianRBF"]
 
 
@@ -23,6 +25,12 @@ class MLP(nn.Sequential):
             nn.LayerNorm(out_features),
             nn.SiLU(),
         )
+        self.eps = self[1].eps  # TorchScript cannot read a submodule's
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Return ``SiLU(LayerNorm(Linear(x)))``."""
+        norm = self[1]
+        return layer_norm_silu(self[0](x), norm.weight, norm.bias, self.eps)
 
 
 class GaussianRBF(nn.Module):

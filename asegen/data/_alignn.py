@@ -5,7 +5,11 @@ jarvis ``atoms`` dictionary (``lattice_mat``, ``coords``, ``elements``,
 ``cartesian``) and labels: ``energy_per_atom`` (or ``total_energy``), ``forces``
 (N x 3, eV/Å) and ``stresses`` (3 x 3 in GPa, as alignn trains). They become
 ``Atoms`` with a ``SinglePointCalculator`` in ASE units (total energy, eV/Å³
-stress), and the record id in ``info["id"]``.
+stress), and the record id in ``info["id"]``. Every other record value is
+kept for the atomwise and additional heads (alignn's ``--atomwise_key``,
+``--additional_output_key``): a key whose values are numeric with one row per
+atom in every record that has it goes to ``atoms.arrays``, any other to
+``atoms.info``.
 
 ``id_prop.csv`` has lines ``FILENAME,VALUE[,VALUE...]`` naming structure files
 in the same folder (any format ``ase.io`` reads); the values go to
@@ -30,6 +34,8 @@ from asegen.errors import DataFormatError, InputNotFoundError
 __all__ = ["read_alignn_folder"]
 
 _ENERGY_KEYS = ("energy_per_atom", "total_energy", "energy")
+# Record keys that become the structure, its labels and its id.
+_READ_KEYS = {"atoms", "forces", "stresses", "jid", "id", *_ENERGY_KEYS}
 
 
 def read_alignn_folder(path: str | os.PathLike) -> list[Atoms]:
@@ -75,7 +81,29 @@ def _from_json(file: Path) -> list[Atoms]:
             if key in record:
                 atoms.info["id"] = str(record[key])
         images.append(atoms)
+    _keep_other_values(records, images)
     return images
+
+
+def _keep_other_values(records: list[dict], images: list[Atoms]) -> None:
+    """Store record values not read as labels: per atom in arrays, else in info."""
+    keys = {key for record in records for key in record} - _READ_KEYS
+    for key in sorted(keys):
+        owners = [(r[key], a) for r, a in zip(records, images, strict=True) if key in r]
+        per_atom = all(_is_per_atom(value, len(atoms)) for value, atoms in owners)
+        for value, atoms in owners:
+            if per_atom:
+                atoms.set_array(key, np.asarray(value))
+            else:
+                atoms.info[key] = value
+
+
+def _is_per_atom(value: object, n_atoms: int) -> bool:
+    try:
+        array = np.asarray(value)
+    except ValueError:  # ragged lists
+        return False
+    return array.ndim >= 1 and len(array) == n_atoms and array.dtype.kind in "biuf"
 
 
 def _jarvis_atoms(data: dict) -> Atoms:

@@ -45,10 +45,12 @@ class AtomsGraph:
     ``forces``      (N, 3)       float       label, eV/Å (NaN where missing)
     ``stress``      (S, 3, 3)    float       label, eV/Å³, ASE sign (NaN ...)
     ``target``      (S, k)       float       graph-level property label (NaN ...)
+    ``atomwise``    (N, k)       float       per-atom head label (NaN ...)
+    ``additional``  (S, k)       float       extra graph-level head label (NaN ...)
     ==============  ===========  ==========  =====================================
 
     The labels are ``None`` when no structure of the batch carries them;
-    ``target`` is set by training code for property models (see
+    ``target``, ``atomwise`` and ``additional`` are set by training code (see
     :class:`asegen.train.TrainConfig`), never by :func:`atoms_to_graph`.
     Atoms of one structure are contiguous and structures appear in order.
     """
@@ -66,6 +68,8 @@ class AtomsGraph:
     forces: Tensor | None = None
     stress: Tensor | None = None
     target: Tensor | None = None
+    atomwise: Tensor | None = None
+    additional: Tensor | None = None
 
     @property
     def n_structures(self) -> int:
@@ -228,6 +232,12 @@ def _concatenate(graphs: Sequence[AtomsGraph]) -> AtomsGraph:
         forces=_cat_labels([g.forces for g in graphs], atoms_per_graph.tolist(), (3,)),
         stress=_cat_labels([g.stress for g in graphs], structures_per_graph, (3, 3)),
         target=_cat_labels([g.target for g in graphs], structures_per_graph, None),
+        atomwise=_cat_labels(
+            [g.atomwise for g in graphs], atoms_per_graph.tolist(), None
+        ),
+        additional=_cat_labels(
+            [g.additional for g in graphs], structures_per_graph, None
+        ),
     )
 
 

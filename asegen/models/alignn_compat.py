@@ -332,9 +332,11 @@ def train_config_from_alignn(training: dict[str, Any]) -> dict[str, Any]:
     ``criterion`` says, fits no reference energies and clips no gradients, so
     neither does the translated config; its stress term is an L1 in GPa, so the
     stress weight is multiplied by 160.2 (GPa per eV/Å³) to give the same loss
-    on asegen's eV/Å³ stresses. Fields that only steer alignn's files
-    and caches have no effect; fields asegen cannot honour are refused by name
-    unless they hold alignn's default.
+    on asegen's eV/Å³ stresses. The atomwise and additional heads learn the
+    values train_alignn.py reads by default (``--atomwise_key forces``,
+    ``--additional_output_key additional_output``). Fields that only steer
+    alignn's files and caches have no effect; fields asegen cannot honour are
+    refused by name unless they hold alignn's default.
     """
     for key, (default, reason) in _TRAIN_REFUSED.items():
         if training.get(key, default) != default:
@@ -351,6 +353,7 @@ def train_config_from_alignn(training: dict[str, Any]) -> dict[str, Any]:
     # weight by the conversion factor makes the two loss terms identical.
     out["weights"]["stress"] *= EV_PER_A3_IN_GPA
     out.update(loss="l1", fit_reference_energies=False, grad_clip=None)
+    out.update(atomwise_key="forces", additional_key="additional_output")
     if out.get("seed") is None:
         out["seed"] = 123
     return out

@@ -28,10 +28,14 @@ class LossWeights:
         Force components (eV/Å).
     stress
         Stress components (eV/Å³).
-    atomwise, additional
-        Per-atom and extra graph-level targets of models that have them; not
-        trained yet, so they must be 0 (a non-zero weight is an error rather
-        than silently ignored).
+    atomwise
+        Per-atom head (ALIGNN's ``atomwise_output_features``), fitted per
+        component to the per-atom values named by ``train.atomwise_key``.
+    additional
+        Extra graph-level head (``additional_output_features``), fitted per
+        component to the ``info`` values named by ``train.additional_key``.
+        A non-zero ``atomwise`` or ``additional`` weight needs the head in the
+        model and the values on every structure.
     """
 
     energy: float = 1.0
@@ -41,16 +45,10 @@ class LossWeights:
     additional: float = 0.0
 
     def __post_init__(self) -> None:
-        """Reject negative weights and terms the engine cannot train yet."""
+        """Reject negative weights."""
         for name in ("energy", "forces", "stress", "atomwise", "additional"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.weights.{name} must not be negative")
-        for name in ("atomwise", "additional"):
-            if getattr(self, name) != 0:
-                raise ConfigError(
-                    f"train.weights.{name} is not supported yet: the engine trains "
-                    "energies, forces, stress and graph targets; set it to 0"
-                )
 
 
 @dataclass(frozen=True)
@@ -108,6 +106,15 @@ class TrainConfig:
         fields ignore it and learn energies, forces and stress.
     classification_threshold
         For two-class models: targets above it are class 1.
+    atomwise_key
+        Per-atom target of the atomwise head (``weights.atomwise``): a name in
+        ``atoms.arrays`` or a per-atom calculator result, ``(N,)`` or
+        ``(N, F)``. Default ``"forces"``, as alignn's ``--atomwise_key``.
+    additional_key
+        Graph-level target of the additional head (``weights.additional``): an
+        ``atoms.info`` key (or a calculator result), a number or ``F``
+        numbers. Default ``"additional_output"``, as alignn's
+        ``--additional_output_key``.
     """
 
     epochs: int = 100
@@ -136,6 +143,8 @@ class TrainConfig:
     fit_reference_energies: bool = True
     target: str = "energy"
     classification_threshold: float | None = None
+    atomwise_key: str = "forces"
+    additional_key: str = "additional_output"
 
     def __post_init__(self) -> None:
         """Check choices and ranges; name the field in every message."""

@@ -9,7 +9,9 @@ writes the run directory ``OUT/version_N/``:
   ``weights_only=True``); ``last.pt`` also holds optimizer, schedule and
   epoch, so ``resume=True`` continues an interrupted run;
 - ``metrics.csv``: one row per epoch, flushed as it is written;
-- at the end, ``test_predictions.csv`` and PNG plots (loss curves, parity).
+- at the end, ``test_predictions.csv`` (and ``test_atomwise.csv``,
+  ``test_additional.csv`` for trained heads) and PNG plots (loss curves,
+  parity).
 
 Multi-process training uses torch DDP under ``torchrun``: the engine reads
 ``WORLD_SIZE``/``RANK``/``LOCAL_RANK``, shards the training set with a
@@ -41,7 +43,7 @@ from asegen.models.checkpoint import load_checkpoint, save_checkpoint
 from asegen.models.potential import predict
 from asegen.train import distributed
 from asegen.train.config import TrainConfig
-from asegen.train.data import GraphDataset, split_indices
+from asegen.train.data import GraphDataset, make_datasets
 from asegen.train.losses import loss_terms
 from asegen.train.run_dir import MetricsLog, latest_run, new_run
 
@@ -51,7 +53,9 @@ _COLUMNS = (
     "epoch", "lr", "train_loss", "train_energy_mae", "train_forces_mae",
     "train_stress_mae", "val_loss", "val_energy_mae", "val_forces_mae",
     "val_stress_mae", "train_target_mae", "train_target_error_rate",
-    "val_target_mae", "val_target_error_rate", "train_seconds", "seconds",
+    "val_target_mae", "val_target_error_rate", "train_atomwise_mae",
+    "val_atomwise_mae", "train_additional_mae", "val_additional_mae",
+    "train_seconds", "seconds",
 )  # fmt: skip
 
 
@@ -96,8 +100,9 @@ def train(
         ``last.pt`` is used instead.
     structures
         Labelled training structures (energy, optionally forces and stress
-        as ``SinglePointCalculator`` results); split into train, validation
-        and test sets by ``config``.
+        as ``SinglePointCalculator`` results; targets of trained heads in
+        ``arrays`` / ``info``, see :class:`TrainConfig`); split into train,
+        validation and test sets by ``config``.
     config
         Engine settings; default :class:`TrainConfig()`.
     val_structures
@@ -123,19 +128,9 @@ def train(
     dtype = torch.float64 if config.dtype == "float64" else torch.float32
     torch.manual_seed(config.seed)
 
-    train_idx, val_idx, test_idx = split_indices(
-        len(structures), config, with_val=val_structures is not None
+    train_set, val_set, test_set = make_datasets(
+        model, config, structures, val_structures
     )
-    options = model.graph_options()
-    target = None if model.predicts_energy else config.target
-    train_set = GraphDataset(structures, train_idx, options, target=target)
-    if val_structures is not None:
-        val_set = GraphDataset(
-            val_structures, range(len(val_structures)), options, target=target
-        )
-    else:
-        val_set = GraphDataset(structures, val_idx, options, target=target)
-    test_set = GraphDataset(structures, test_idx, options, target=target)
 
     run, resumed, state = _prepare_run(out, resume, rank)
     if resumed is not None:
@@ -418,7 +413,10 @@ def _finish(
     quantity = "energy_per_atom" if best.predicts_energy else "target"
     quantity = "class1_probability" if classifier else quantity
     rows = []
-    forces_true, forces_pred = [], []
+    # true and predicted values of force components and of each trained head
+    parts: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {
+        name: ([], []) for name in ("forces", *test_set.heads)
+    }
     for k in range(len(test_set)):
         graph = batch_graphs([test_set[k]]).to(device=device, dtype=dtype)
         n = int(graph.n_atoms[0])
@@ -432,20 +430,52 @@ def _finish(
             value = out["logits"].exp()[0, 1] if classifier else out["graph"][0, 0]
             true = float(graph.target[0, 0]) if graph.target is not None else np.nan
             rows.append((k, n, true, float(value)))
-        if graph.forces is not None and "forces" in out:
-            forces_true.append(graph.forces.cpu().numpy().ravel())
-            forces_pred.append(out["forces"].cpu().numpy().ravel())
+        for name, (true_parts, pred_parts) in parts.items():
+            label = getattr(graph, name)
+            if label is not None and name in out:
+                true_parts.append(label.cpu().numpy())
+                pred_parts.append(out[name].detach().cpu().numpy())
     lines = [f"index,n_atoms,{quantity}_true,{quantity}_pred"]
     lines += [f"{k},{n},{t:.10g},{p:.10g}" for k, n, t, p in rows]
     (run / "test_predictions.csv").write_text("\n".join(lines) + "\n")
+    pairs = {}
+    for name, (true_parts, pred_parts) in parts.items():
+        if not true_parts:
+            continue
+        if name in test_set.heads:
+            _write_head_predictions(
+                run / f"test_{name}.csv", name, true_parts, pred_parts
+            )
+        pairs[name] = np.stack(
+            [np.concatenate(true_parts).ravel(), np.concatenate(pred_parts).ravel()],
+            axis=1,
+        )
     plot_run(
         run,
         metrics=log.read() if log is not None else [],
         values=np.array([(t, p) for _, _, t, p in rows]).reshape(-1, 2),
         label=quantity.replace("_", " "),
-        forces=(
-            np.stack([np.concatenate(forces_true), np.concatenate(forces_pred)], axis=1)
-            if forces_true
-            else None
-        ),
+        forces=pairs.pop("forces", None),
+        heads=pairs,
     )
+
+
+def _write_head_predictions(
+    path: Path, head: str, true: list[np.ndarray], pred: list[np.ndarray]
+) -> None:
+    """Write ``test_{head}.csv`` with reference and predicted head values.
+
+    One row per test structure (``additional``) or per atom (``atomwise``),
+    one column per component of each.
+    """
+    width = true[0].shape[1]
+    names = [head] if width == 1 else [f"{head}_{j}" for j in range(width)]
+    per_atom = head == "atomwise"
+    header = ["index", *(["atom"] if per_atom else [])]
+    header += [f"{name}_true" for name in names] + [f"{name}_pred" for name in names]
+    lines = [",".join(header)]
+    for k, (true_rows, pred_rows) in enumerate(zip(true, pred, strict=True)):
+        for atom, values in enumerate(np.concatenate([true_rows, pred_rows], axis=1)):
+            ids = [k, atom] if per_atom else [k]
+            lines.append(",".join([*map(str, ids), *(f"{v:.10g}" for v in values)]))
+    path.write_text("\n".join(lines) + "\n")

@@ -36,29 +36,36 @@ def loss_terms(
     component (eV/Å³). Property models (``"graph"`` or ``"logits"`` outputs)
     are fitted to ``graph.target`` with the energy weight: L1/MSE, or for
     classification the negative log-likelihood of ``target > threshold``.
-    Terms with zero weight or without labels are skipped.
+    Both kinds also fit their ``"atomwise"`` and ``"additional"`` heads to
+    ``graph.atomwise`` and ``graph.additional``, per component. Terms with
+    zero weight or without labels are skipped.
 
     Returns
     -------
     loss
         The weighted sum, differentiable.
     metrics
-        ``{"loss", "energy_mae", "forces_mae", "stress_mae"}`` for the terms
-        that were computed (floats).
+        ``"loss"`` and the mean absolute error of each computed term
+        (``"energy_mae"``, ..., ``"atomwise_mae"``, ``"additional_mae"``, or
+        ``"target_mae"`` / ``"target_error_rate"``), as floats.
     """
-    if "energy" not in pred:
-        return _property_loss(pred, graph, weights.energy, kind, threshold)
-    n_atoms = graph.n_atoms.to(pred["energy"].dtype)
-    total = pred["energy"].sum() * 0.0
-    metrics: dict[str, float] = {}
-    pairs = {
-        "energy": (
-            pred["energy"] / n_atoms,
-            None if graph.energy is None else graph.energy / n_atoms,
-        ),
-        "forces": (pred.get("forces"), graph.forces),
-        "stress": (pred.get("stress"), graph.stress),
-    }
+    if "energy" in pred:
+        n_atoms = graph.n_atoms.to(pred["energy"].dtype)
+        total = pred["energy"].sum() * 0.0
+        metrics: dict[str, float] = {}
+        pairs = {
+            "energy": (
+                pred["energy"] / n_atoms,
+                None if graph.energy is None else graph.energy / n_atoms,
+            ),
+            "forces": (pred.get("forces"), graph.forces),
+            "stress": (pred.get("stress"), graph.stress),
+        }
+    else:
+        total, metrics = _property_loss(pred, graph, weights.energy, kind, threshold)
+        pairs = {}
+    pairs["atomwise"] = (pred.get("atomwise"), graph.atomwise)
+    pairs["additional"] = (pred.get("additional"), graph.additional)
     for name, (prediction, target) in pairs.items():
         weight = getattr(weights, name)
         if weight == 0 or prediction is None or target is None:
@@ -77,6 +84,7 @@ def _property_loss(
     kind: str,
     threshold: float | None,
 ) -> tuple[Tensor, dict[str, float]]:
+    """Weighted loss of the graph target and its error metric."""
     if graph.target is None:
         raise ValueError("property models need graph.target (train.target)")
     if "logits" in pred:
@@ -86,7 +94,6 @@ def _property_loss(
         logits = pred["logits"][known]
         loss = weight * torch.nn.functional.nll_loss(logits, classes)
         error = (logits.argmax(dim=1) != classes).float().mean()
-        return loss, {"loss": float(loss.detach()), "target_error_rate": float(error)}
+        return loss, {"target_error_rate": float(error)}
     loss, mae = _error(pred["graph"], graph.target.to(pred["graph"].dtype), kind)
-    loss = weight * loss
-    return loss, {"loss": float(loss.detach()), "target_mae": float(mae)}
+    return weight * loss, {"target_mae": float(mae)}

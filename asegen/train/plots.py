@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ def plot_run(
     values: np.ndarray,
     forces: np.ndarray | None,
     label: str = "energy per atom",
+    heads: Mapping[str, np.ndarray] | None = None,
 ) -> list[Path]:
     """Write ``loss_curves.png`` and parity plots into ``run``; return their paths.
 
@@ -32,6 +34,9 @@ def plot_run(
         ``(K, 2)`` true and predicted force components, or ``None``.
     label
         What ``values`` holds, for the axis labels.
+    heads
+        ``(K, 2)`` true and predicted components of each trained head
+        (``"atomwise"``, ``"additional"``), plotted as ``parity_{name}.png``.
     """
     import matplotlib
 
@@ -54,6 +59,8 @@ def plot_run(
     pairs = {"energy" if unit else "target": (values, label + unit)}
     if forces is not None:
         pairs["forces"] = (forces, "force component (eV/Å)")
+    for name, pair in (heads or {}).items():
+        pairs[name] = (pair, f"{name} component")
     for name, (pair, axis_label) in pairs.items():
         pair = pair[np.isfinite(pair).all(axis=1)]
         if not len(pair):

@@ -156,6 +156,6 @@ def test_train_config_validation():
     with pytest.raises(ConfigError, match="sum to at most 1"):
         TrainConfig(train_ratio=0.9, val_ratio=0.2)
     assert TrainConfig(weights={"forces": 0.1}).weights.forces == 0.1
-    with pytest.raises(ConfigError, match=r"weights\.atomwise is not supported"):
-        TrainConfig(weights={"atomwise": 1.0})
+    with pytest.raises(ConfigError, match=r"weights\.atomwise must not be negative"):
+        TrainConfig(weights={"atomwise": -1.0})
     json.dumps(TrainConfig().__dict__, default=str)  # plain data

@@ -126,13 +126,13 @@ class Augmenter:
     calculator
         Any ASE calculator; one with ``calculate_batch`` (asegen's
         :class:`~asegen.calculators.ALIGNNCalculator`) labels up to
-        ``batch_size`` families per call.
+        ``batch_size`` families per call, ``wave_width`` children of each.
     workers
         Worker processes over starting structures (each gets a copy of the
         calculator); 1 runs in this process.
     batch_size
-        Families grown in lockstep with a batching calculator (1: one
-        structure per call).
+        Families grown in lockstep with a batching calculator, and structures
+        per call at most (1: one structure per call).
     **settings
         :class:`~asegen.augment.config.AugmentSettings` fields
         (``n_per_structure``, ``T``, ``beta``, ``sigma_range``, ``seed``, ...).

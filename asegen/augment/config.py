@@ -78,6 +78,12 @@ class AugmentSettings:
         Relaxation steps (σ/i along the force directions) at most per child.
     similarity_threshold
         Mean per-atom distance (Å) below which a candidate duplicates a member.
+    wave_width
+        Children of one family grown at once (an asegen extension; 1 is
+        augment-atoms' loop): each wave of this many slots picks its parents
+        from the members before it, and its children are admitted in slot
+        order, each tested against its siblings admitted before it. Only pays
+        with a batching calculator; changes the output.
     """
 
     n_per_structure: int = 10
@@ -91,11 +97,13 @@ class AugmentSettings:
     min_separation: float = 0.5
     max_relax_steps: int = 20
     similarity_threshold: float = 0.1
+    wave_width: int = 1
 
     def __post_init__(self) -> None:
         _integer("n_per_structure", self.n_per_structure, minimum=1)
         _integer("seed", self.seed, minimum=0)
         _integer("max_relax_steps", self.max_relax_steps, minimum=0)
+        _integer("wave_width", self.wave_width, minimum=1)
         if _number("T", self.T) <= 0:
             raise ConfigError(f"T must be above 0 K, got {self.T}; give kelvin")
         if not 0 <= _number("beta", self.beta) <= 1:

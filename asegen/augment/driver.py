@@ -2,10 +2,11 @@
 
 With an ordinary ASE calculator one family grows at a time and every request
 is one ``calculate`` call. With a calculator that has ``calculate_batch``,
-up to ``batch_size`` families grow in lockstep: each round collects the one
-pending request of every active family and labels them all in one call. Each
-family's random streams are its own, so the structures produced do not
-depend on how the families were interleaved.
+up to ``batch_size`` families grow in lockstep: each round collects the
+pending requests of every active family (one per slot in flight: up to
+``wave_width`` each) and labels them in calls of at most ``batch_size``
+structures. Each family's random streams are its own, so the structures
+produced do not depend on how the families were interleaved.
 """
 
 from __future__ import annotations
@@ -42,11 +43,13 @@ class _Active:
     ) -> None:
         self.start = task.start
         self.growth = grow(task, settings, streams)
-        self.request: Request | None = None
+        self.requests: list[Request] = []
         self.done = False
 
-    def advance(self, labels: dict[str, Any] | None) -> Iterator[Produced | Finished]:
-        """Send ``labels``; yield members until the next request or the end."""
+    def advance(
+        self, labels: list[dict[str, Any]] | None
+    ) -> Iterator[Produced | Finished]:
+        """Send ``labels``; yield members until the next round or the end."""
         try:
             item = self.growth.send(labels)
             while isinstance(item, Produced):
@@ -56,7 +59,7 @@ class _Active:
             self.done = True
             yield Finished(self.start)
         else:
-            self.request = item
+            self.requests = item
 
 
 def drive(
@@ -80,7 +83,8 @@ def drive(
     tasks
         The families to grow, started in this order.
     batch_size
-        Families grown at once when the calculator has ``calculate_batch``.
+        Families grown at once, and structures per call at most, when the
+        calculator has ``calculate_batch``.
     """
     batched = uses_batches(calculator, batch_size)
     width = batch_size if batched else 1
@@ -94,14 +98,24 @@ def drive(
                 active.append(family)
         if not active:
             continue
-        requests = [family.request for family in active]
+        requests = [request for family in active for request in family.requests]
         if batched:
-            results = label_batch(calculator, [request.atoms for request in requests])
+            images = [request.atoms for request in requests]
+            results = [
+                labels
+                for first in range(0, len(images), batch_size)
+                for labels in label_batch(
+                    calculator, images[first : first + batch_size]
+                )
+            ]
         else:
             results = [
                 label_one(calculator, request.atoms, fresh=request.fresh)
                 for request in requests
             ]
-        for family, labels in zip(active, results, strict=True):
-            yield from family.advance(labels)
+        done = 0
+        for family in active:
+            count = len(family.requests)
+            yield from family.advance(results[done : done + count])
+            done += count
         active = [family for family in active if not family.done]

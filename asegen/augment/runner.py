@@ -46,7 +46,8 @@ def run_config(
     workers
         Worker processes over starting structures.
     batch_size
-        Families labelled per call by a calculator with ``calculate_batch``.
+        Families grown in lockstep, and structures per call at most, with a
+        calculator that has ``calculate_batch``.
     overrides
         ``section.key=value`` strings applied to the config.
     progress

@@ -41,7 +41,8 @@ class AnchorStreams:
     One ``numpy.random.RandomState(seed)`` per starting structure, shared by
     all slots of the family and identical for every family (the anchor's
     defect D6). Combined with the anchor's draw order, which the family code
-    follows, a run with ``cell_sigma=None`` reproduces the anchor's output.
+    follows, a run with ``cell_sigma=None`` and ``wave_width=1`` reproduces
+    the anchor's output.
     """
 
     def __init__(self, seed: int) -> None:

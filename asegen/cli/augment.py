@@ -24,7 +24,8 @@ __all__ = ["augment"]
     type=click.IntRange(min=1),
     default=32,
     show_default=True,
-    help="Families labelled per call by a calculator with calculate_batch.",
+    help="Families grown in lockstep (and structures per call at most) by a "
+    "calculator with calculate_batch.",
 )
 @click.option(
     "--set",
@@ -48,6 +49,7 @@ def augment(
     Examples:
       asegen augment config.yaml
       asegen augment config.yaml --workers 2 --set config.seed=7
+      asegen augment config.yaml --set config.wave_width=32 --batch-size 64
     """  # noqa: D301 (click reads the \b marker as a backspace character)
     from asegen.augment import run_config
 

@@ -1,5 +1,7 @@
 """Small inputs, configs and CLI helpers shared by the augment tests."""
 
+from typing import ClassVar
+
 import numpy as np
 import yaml
 from ase.build import bulk
@@ -47,6 +49,40 @@ def counted(base):
             super().calculate(*args, **kwargs)
 
     return Counted
+
+
+class BatchEMT(EMT):
+    """EMT with asegen's batching hook: a fresh evaluation per structure.
+
+    ``batches`` records the size of every ``calculate_batch`` call.
+    """
+
+    batches: ClassVar[list[int]] = []
+
+    def calculate_batch(self, images, *, batch_size=32):
+        type(self).batches.append(len(images))
+        results = []
+        for atoms in images:
+            calc = EMT()
+            stress = ["stress"] if atoms.pbc.all() else []
+            calc.calculate(atoms, ["energy", "forces", *stress])
+            results.append(dict(calc.results))
+        return results
+
+
+class InterruptingEMT(EMT):
+    """Raises KeyboardInterrupt (as Ctrl-C would) at call number ``at``."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+        self.calls = 0
+
+    def calculate(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        super().calculate(*args, **kwargs)
 
 
 def write_config(

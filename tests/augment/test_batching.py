@@ -1,30 +1,12 @@
 """Batched labelling across families (``calculate_batch``) changes no structure."""
 
-from typing import ClassVar
-
 import numpy as np
 import pytest
 import torch
 from ase.calculators.emt import EMT
-from augment_helpers import cu_cell, cu_cluster
+from augment_helpers import BatchEMT, cu_cell, cu_cluster
 
 from asegen.augment import Augmenter
-
-
-class BatchEMT(EMT):
-    """EMT with asegen's batching hook: a fresh evaluation per structure."""
-
-    batches: ClassVar[list[int]] = []
-
-    def calculate_batch(self, images, *, batch_size=32):
-        type(self).batches.append(len(images))
-        results = []
-        for atoms in images:
-            calc = EMT()
-            stress = ["stress"] if atoms.pbc.all() else []
-            calc.calculate(atoms, ["energy", "forces", *stress])
-            results.append(dict(calc.results))
-        return results
 
 
 def run(calc, images, **options):

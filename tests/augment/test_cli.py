@@ -14,7 +14,14 @@ import ase.io
 import numpy as np
 import pytest
 from ase.calculators.emt import EMT
-from augment_helpers import SETTINGS, cu_cell, run_fail, run_ok, write_config
+from augment_helpers import (
+    SETTINGS,
+    InterruptingEMT,
+    cu_cell,
+    run_fail,
+    run_ok,
+    write_config,
+)
 
 from asegen.augment import Augmenter, parallel, run_config
 from asegen.augment.io import output_lock
@@ -85,21 +92,6 @@ def test_rerun_tops_up_and_then_does_nothing(workdir):
         np.testing.assert_array_equal(
             atoms.positions, straight[atoms.info["id"]].positions
         )
-
-
-class InterruptingEMT(EMT):
-    """Raises KeyboardInterrupt (as Ctrl-C would) at call number ``at``."""
-
-    def __init__(self, at):
-        super().__init__()
-        self.at = at
-        self.calls = 0
-
-    def calculate(self, *args, **kwargs):
-        self.calls += 1
-        if self.calls == self.at:
-            raise KeyboardInterrupt
-        super().calculate(*args, **kwargs)
 
 
 @pytest.mark.parametrize("suffix", [".xyz", ".h5", ".db"])

@@ -71,6 +71,8 @@ def test_yaml_file_and_overrides(tmp_path):
         ({"config": {**SETTINGS, "n_per_structure": 2.0}}, "must be an integer"),
         ({"config": {**SETTINGS, "seed": True}}, "must be an integer"),
         ({"config": {**SETTINGS, "cell_sigma": -0.1}}, "cell_sigma must be ≥ 0"),
+        ({"config": {**SETTINGS, "wave_width": 0}}, "wave_width must be ≥ 1"),
+        ({"config": {**SETTINGS, "wave_width": 4.0}}, "wave_width must be an integer"),
         ({"model": {"calculator": "+ase.calculators.emt.EMT"}}, "add () to call it"),
         ({"model": {"calculator": "+no_such_module.make()"}}, "cannot import module"),
         ({"model": {"calculator": "+ase.calculators.emt.Nope()"}}, "has no 'Nope'"),

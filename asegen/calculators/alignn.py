@@ -29,7 +29,7 @@ class ALIGNNCalculator(TorchCalculator):
     model
         The network.
     **kwargs
-        ``device``, ``dtype``, ``skin`` and ASE options; see
+        ``device``, ``dtype``, ``skin``, ``neighbors`` and ASE options; see
         :class:`~asegen.calculators.base.TorchCalculator`.
     """
 
@@ -58,7 +58,7 @@ class ALIGNNCalculator(TorchCalculator):
         dtype
             ``torch.float64`` for derivative checks; default float32.
         **kwargs
-            Further :class:`TorchCalculator` options (``skin``).
+            Further :class:`TorchCalculator` options (``skin``, ``neighbors``).
         """
         model, _ = load_checkpoint(path)
         if not isinstance(model, ALIGNN):

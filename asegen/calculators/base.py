@@ -17,8 +17,10 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
+from torch import Tensor
 
-from asegen.graph import SkinNeighborList, atoms_to_graph, neighbor_list
+from asegen._config import check_choice
+from asegen.graph import SkinNeighborList, atoms_to_graph
 from asegen.graph.units import full_to_voigt
 from asegen.models.base import AtomisticModel
 from asegen.models.potential import predict
@@ -48,6 +50,12 @@ class TorchCalculator(Calculator):
         Neighbour-list skin in Å: the list is searched within
         ``cutoff + skin`` and reused until an atom moved more than ``skin/2``
         (0 searches on every call).
+    neighbors
+        Neighbour search: ``"matscipy"`` (compiled, on the CPU), ``"torch"``
+        (:func:`~asegen.graph.torch_neighbor_list` on the model's device, so
+        the graph of a large system is built on the GPU) or ``"auto"``
+        (torch when the model runs on CUDA, else matscipy). Both give the
+        same pairs.
     **kwargs
         Passed to :class:`ase.calculators.calculator.Calculator`.
     """
@@ -67,19 +75,27 @@ class TorchCalculator(Calculator):
         device: str | torch.device = "auto",
         dtype: torch.dtype | None = None,
         skin: float = 1.0,
+        neighbors: str = "auto",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if not model.predicts_energy:
             raise ValueError(f"{type(model).__name__} does not predict an energy")
+        check_choice("neighbors", neighbors, ("auto", "matscipy", "torch"))
         self.device = resolve_device(device)
+        if neighbors == "auto":
+            neighbors = "torch" if self.device.type == "cuda" else "matscipy"
+        self.neighbors = neighbors
         self.dtype = dtype or next(model.parameters()).dtype
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
         options = model.graph_options()
-        self._options = options
-        self._neighbors = SkinNeighborList(
-            options["cutoff"], skin, max_neighbors=options.get("max_neighbors")
-        )
+        search = {
+            "max_neighbors": options.get("max_neighbors"),
+            "backend": neighbors,
+            "device": self.device,
+        }
+        self._neighbors = SkinNeighborList(options["cutoff"], skin, **search)
+        self._batch_neighbors = SkinNeighborList(options["cutoff"], 0.0, **search)
 
     def calculate(
         self,
@@ -105,12 +121,15 @@ class TorchCalculator(Calculator):
         images = list(images)
         for start in range(0, len(images), batch_size):
             chunk = images[start : start + batch_size]
-            pairs = [neighbor_list(atoms, **self._options) for atoms in chunk]
+            pairs = [self._batch_neighbors(atoms) for atoms in chunk]
             results.extend(self._evaluate(chunk, pairs))
         return results
 
     def _evaluate(
-        self, images: list[Atoms], pairs: list[tuple[np.ndarray, ...]]
+        self,
+        images: list[Atoms],
+        pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+        | list[tuple[Tensor, Tensor, Tensor]],
     ) -> list[dict[str, Any]]:
         graph = atoms_to_graph(
             images, dtype=self.dtype, device=self.device, pairs=pairs

@@ -1,8 +1,9 @@
 """Atoms to tensors: periodic neighbour lists, batches, edge vectors, triplets.
 
 No ``nn.Module`` lives here. The neighbour search runs in compiled code
-(matscipy); edge vectors and angles are recomputed in torch so gradients reach
-positions and cell.
+(matscipy) or in torch on any device (:func:`torch_neighbor_list`); edge
+vectors and angles are recomputed in torch so gradients reach positions and
+cell.
 
 >>> from ase.build import bulk
 >>> from asegen.graph import atoms_to_graph, edge_vectors
@@ -14,6 +15,7 @@ torch.Size([32, 3])
 from asegen.graph._batch import AtomsGraph, atoms_to_graph, batch_graphs
 from asegen.graph._neighbours import neighbor_list
 from asegen.graph._skin import SkinNeighborList
+from asegen.graph._torch_neighbours import torch_neighbor_list
 from asegen.graph.geometry import apply_strain, cell_volume, edge_vectors
 from asegen.graph.triplets import Triplets, angle_cosines, triplets
 
@@ -28,5 +30,6 @@ __all__ = [
     "cell_volume",
     "edge_vectors",
     "neighbor_list",
+    "torch_neighbor_list",
     "triplets",
 ]

@@ -111,7 +111,9 @@ def atoms_to_graph(
     cutoff_extra: float | None = None,
     dtype: torch.dtype | None = None,
     device: torch.device | str | None = None,
-    pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
+    pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    | Sequence[tuple[Tensor, Tensor, Tensor]]
+    | None = None,
 ) -> AtomsGraph:
     """Build one :class:`AtomsGraph` holding every structure of ``images``.
 
@@ -133,7 +135,9 @@ def atoms_to_graph(
     pairs
         Precomputed ``(i, j, S)`` of each structure (for example from a
         :class:`~asegen.graph.SkinNeighborList`); the neighbour options are
-        then not used.
+        then not used. numpy arrays or int64 tensors; the graph of a
+        structure whose pairs are tensors is built on their device (pairs
+        from :func:`~asegen.graph.torch_neighbor_list` on a GPU stay there).
 
     Returns
     -------
@@ -172,11 +176,14 @@ def batch_graphs(graphs: Sequence[AtomsGraph]) -> AtomsGraph:
 
 def _single(
     atoms: Atoms,
-    pairs: tuple[np.ndarray, np.ndarray, np.ndarray],
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | tuple[Tensor, Tensor, Tensor],
     dtype: torch.dtype,
 ) -> AtomsGraph:
-    """Build the graph of one structure, floating-point tensors in ``dtype``."""
-    i, j, shifts = pairs
+    """Build the graph of one structure on the device of ``pairs``.
+
+    Floating-point tensors are in ``dtype``; numpy pairs give a CPU graph.
+    """
+    i, j, shifts = (torch.as_tensor(a) for a in pairs)
     n = len(atoms)
     fixed = np.zeros(n, dtype=bool)
     for constraint in atoms.constraints:
@@ -195,24 +202,26 @@ def _single(
         positions=floats(atoms.positions),
         cell=floats(atoms.cell.array)[None],
         pbc=torch.from_numpy(np.array(atoms.pbc, dtype=bool))[None],
-        edge_index=torch.from_numpy(np.stack([i, j])),
-        shifts=torch.from_numpy(shifts).to(dtype),
+        edge_index=torch.stack([i, j]),
+        shifts=shifts.to(dtype),
         batch=torch.zeros(n, dtype=torch.int64),
         n_atoms=torch.tensor([n], dtype=torch.int64),
         fixed=torch.from_numpy(fixed),
         energy=None if energy is None else floats([energy]),
         forces=None if forces is None else floats(forces),
         stress=None if stress is None else voigt_to_full(floats(stress))[None],
-    )
+    ).to(device=i.device)
 
 
 def _concatenate(graphs: Sequence[AtomsGraph]) -> AtomsGraph:
     """Join graphs along atoms, edges and structures."""
-    atoms_per_graph = torch.tensor([len(g.numbers) for g in graphs])
+    device = graphs[0].numbers.device
+    atom_counts = [len(g.numbers) for g in graphs]
+    atoms_per_graph = torch.tensor(atom_counts, device=device)
     structures_per_graph = [g.n_structures for g in graphs]
     first_atom = torch.cumsum(atoms_per_graph, 0) - atoms_per_graph
     first_structure = np.cumsum(structures_per_graph) - structures_per_graph
-    edges_per_graph = torch.tensor([g.n_edges for g in graphs])
+    edges_per_graph = torch.tensor([g.n_edges for g in graphs], device=device)
     edge_index = torch.cat([g.edge_index for g in graphs], dim=1)
     edge_index = edge_index + torch.repeat_interleave(first_atom, edges_per_graph)
     batch = torch.cat(
@@ -229,7 +238,7 @@ def _concatenate(graphs: Sequence[AtomsGraph]) -> AtomsGraph:
         n_atoms=torch.cat([g.n_atoms for g in graphs]),
         fixed=torch.cat([g.fixed for g in graphs]),
         energy=_cat_labels([g.energy for g in graphs], structures_per_graph, ()),
-        forces=_cat_labels([g.forces for g in graphs], atoms_per_graph.tolist(), (3,)),
+        forces=_cat_labels([g.forces for g in graphs], atom_counts, (3,)),
         stress=_cat_labels([g.stress for g in graphs], structures_per_graph, (3, 3)),
         target=_cat_labels([g.target for g in graphs], structures_per_graph, None),
         atomwise=_cat_labels(
@@ -260,7 +269,9 @@ def _cat_labels(
         [
             label
             if label is not None
-            else torch.full((length, *trailing), float("nan"), dtype=dtype)
+            else torch.full(
+                (length, *trailing), float("nan"), dtype=dtype, device=first.device
+            )
             for label, length in zip(labels, lengths, strict=True)
         ]
     )

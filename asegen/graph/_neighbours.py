@@ -12,15 +12,15 @@ deterministic nearest-``K`` cut.
 from __future__ import annotations
 
 import numpy as np
+import torch
 from ase import Atoms
 from matscipy.neighbours import neighbour_list as _matscipy_neighbour_list
 
 from asegen._structures import check_atoms
 from asegen.errors import ConfigError
+from asegen.graph._torch_neighbours import nearest_neighbors_torch
 
 __all__ = ["nearest_neighbors", "neighbor_list"]
-
-_DISTANCE_DECIMALS = 8  # distances equal to 1e-8 Å count as ties (see neighbor_list)
 
 
 def neighbor_list(
@@ -39,7 +39,8 @@ def neighbor_list(
         may be zero along non-periodic axes (a molecule) and atoms may lie
         outside the cell.
     cutoff
-        Pair cutoff in Å; pairs with ``0 < d <= cutoff`` are returned.
+        Pair cutoff in Å; pairs with ``d < cutoff`` are returned (as in
+        matscipy and ASE; two atoms at the same position are a pair too).
     max_neighbors
         If given, keep only the ``K`` nearest neighbours of every centre atom
         ``i``. Ties are broken deterministically: by distance (rounded to
@@ -145,23 +146,13 @@ def nearest_neighbors(
     """Keep the ``k`` nearest neighbours of every centre, ties broken stably.
 
     Ties are ordered by distance rounded to 1e-8 Å, then neighbour index, then
-    shift; the survivors keep their input order.
+    shift; the survivors keep their input order. One implementation serves
+    numpy and torch: this wraps ``nearest_neighbors_torch``.
     """
-    order = np.lexsort(
-        (
-            shifts[:, 2],
-            shifts[:, 1],
-            shifts[:, 0],
-            j,
-            np.round(d, _DISTANCE_DECIMALS),
-            i,
-        )
+    i, j, shifts, d = nearest_neighbors_torch(
+        *(torch.from_numpy(np.ascontiguousarray(a)) for a in (i, j, shifts, d)), k
     )
-    i_sorted = i[order]
-    starts = np.searchsorted(i_sorted, i_sorted, side="left")
-    keep = order[np.arange(len(order)) - starts < k]
-    keep.sort()  # back to matscipy's order among the survivors
-    return i[keep], j[keep], shifts[keep], d[keep]
+    return i.numpy(), j.numpy(), shifts.numpy(), d.numpy()
 
 
 def _connect_isolated(

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 from ase import Atoms
+from torch import Tensor
 
-from asegen.graph._neighbours import nearest_neighbors, neighbor_list
+from asegen._config import check_choice
+from asegen.graph._neighbours import neighbor_list
+from asegen.graph._torch_neighbours import nearest_neighbors_torch, torch_neighbor_list
 
 __all__ = ["SkinNeighborList"]
+
+Pairs = tuple[np.ndarray, np.ndarray, np.ndarray] | tuple[Tensor, Tensor, Tensor]
 
 
 class SkinNeighborList:
@@ -28,47 +34,85 @@ class SkinNeighborList:
         Extra search distance, Å (0 disables reuse).
     max_neighbors
         As in :func:`~asegen.graph.neighbor_list`.
+    backend
+        ``"matscipy"``: :func:`~asegen.graph.neighbor_list` on the CPU,
+        ``(i, j, S)`` as numpy arrays. ``"torch"``:
+        :func:`~asegen.graph.torch_neighbor_list` on ``device``, the pairs
+        as int64 tensors there.
+    device
+        Device of the torch backend (default CPU).
     """
 
     def __init__(
-        self, cutoff: float, skin: float = 1.0, *, max_neighbors: int | None = None
+        self,
+        cutoff: float,
+        skin: float = 1.0,
+        *,
+        max_neighbors: int | None = None,
+        backend: str = "matscipy",
+        device: torch.device | str | None = None,
     ) -> None:
+        check_choice("backend", backend, ("matscipy", "torch"))
         self.cutoff = cutoff
         self.skin = skin
         self.max_neighbors = max_neighbors
+        self.backend = backend
+        self.device = torch.device(device or "cpu")
         self.searches = 0  # how many full searches were run (for tests and stats)
         self._key: tuple[bytes, ...] | None = None
         self._positions: np.ndarray | None = None
-        self._candidates: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._candidates: tuple[Tensor, Tensor, Tensor] | None = None
 
-    def __call__(self, atoms: Atoms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return ``(i, j, S)`` for ``atoms`` as :func:`neighbor_list` would."""
+    def __call__(self, atoms: Atoms) -> Pairs:
+        """Return ``(i, j, S)`` for ``atoms`` as a fresh search would."""
         if self.skin <= 0:
             self.searches += 1
-            return neighbor_list(atoms, self.cutoff, max_neighbors=self.max_neighbors)
+            return self._search(atoms, self.cutoff, self.max_neighbors)
         key = (
             atoms.numbers.tobytes(),
             np.asarray(atoms.cell).tobytes(),
             np.asarray(atoms.pbc).tobytes(),
         )
-        positions = atoms.positions
         if (
             key != self._key
             or self._positions is None
-            or np.linalg.norm(positions - self._positions, axis=1).max(initial=0.0)
+            or np.linalg.norm(atoms.positions - self._positions, axis=1).max(
+                initial=0.0
+            )
             > 0.5 * self.skin
         ):
-            self._candidates = neighbor_list(atoms, self.cutoff + self.skin)
+            candidates = self._search(atoms, self.cutoff + self.skin, None)
+            self._candidates = tuple(torch.as_tensor(a) for a in candidates)
             self._key = key
-            self._positions = positions.copy()
+            self._positions = atoms.positions.copy()
             self.searches += 1
         assert self._candidates is not None
         i, j, shifts = self._candidates
-        d = np.linalg.norm(
-            positions[j] - positions[i] + shifts @ atoms.cell.array, axis=1
-        )
-        keep = d <= self.cutoff
-        i, j, shifts, d = i[keep], j[keep], shifts[keep], d[keep]
+        positions, cell = self._tensors(atoms, i.device)
+        vectors = positions[j] - positions[i] + shifts.to(cell.dtype) @ cell
+        d2 = torch.einsum("ij,ij->i", vectors, vectors)
+        keep = d2 < self.cutoff**2  # as in the search itself
+        i, j, shifts, d2 = i[keep], j[keep], shifts[keep], d2[keep]
         if self.max_neighbors is not None:
-            i, j, shifts, d = nearest_neighbors(i, j, shifts, d, self.max_neighbors)
+            i, j, shifts, _ = nearest_neighbors_torch(
+                i, j, shifts, d2.sqrt(), self.max_neighbors
+            )
+        if self.backend == "matscipy":
+            return i.numpy(), j.numpy(), shifts.numpy()
         return i, j, shifts
+
+    def _search(self, atoms: Atoms, cutoff: float, max_neighbors: int | None) -> Pairs:
+        """Run a full search with the chosen backend."""
+        if self.backend == "matscipy":
+            return neighbor_list(atoms, cutoff, max_neighbors=max_neighbors)
+        positions, cell = self._tensors(atoms, self.device)
+        return torch_neighbor_list(
+            positions, cell, atoms.pbc, cutoff, max_neighbors=max_neighbors
+        )
+
+    @staticmethod
+    def _tensors(atoms: Atoms, device: torch.device) -> tuple[Tensor, Tensor]:
+        """Positions and cell of ``atoms`` as float64 tensors on ``device``."""
+        positions = torch.as_tensor(atoms.positions, dtype=torch.float64, device=device)
+        cell = torch.as_tensor(atoms.cell.array, dtype=torch.float64, device=device)
+        return positions, cell

@@ -95,6 +95,8 @@ def calculator(side: str, run: Path):
 
 
 def worker(side: str, system: str, run: Path, md_steps: int) -> dict:
+    if side.startswith("asegen"):
+        import asegen  # noqa: F401  (first, as in a user's script: see its docs)
     import torch
     from ase.calculators.calculator import all_changes
 

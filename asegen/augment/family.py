@@ -31,6 +31,7 @@ anchor's loop, one slot at a time.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -40,20 +41,22 @@ import numpy as np
 from ase import Atoms
 
 from asegen.augment.config import AugmentSettings
-from asegen.augment.labels import attach_labels
+from asegen.augment.labels import copy_atoms, copy_labels, single_point
 from asegen.augment.operations import (
+    LogUniform,
+    StrainDraw,
+    any_within,
     cartesian,
     choose_index,
+    complete,
+    cumulative,
     early_stop_probability,
     fractional,
-    log_uniform,
     max_force,
     parent_probabilities,
     quantize,
-    rattle,
+    rattled,
     relax_step,
-    similar_to_any,
-    strain_cell,
     too_close,
 )
 from asegen.augment.streams import RandomSource, SlotStreams
@@ -73,6 +76,8 @@ __all__ = [
 START_KEY = "starting-structure"
 MAX_ATTEMPTS = 10_000
 """Rejected attempts in a row after which a slot gives up with an error."""
+STREAMS_AHEAD = 16
+"""Random streams made at once, for this many slots."""
 
 
 @dataclass
@@ -125,16 +130,31 @@ class Family:
 
     def __init__(self, n_atoms: int, pbc: np.ndarray) -> None:
         self.pbc = np.array(pbc, dtype=bool)
+        self._periodic = tuple(axis for axis in range(3) if self.pbc[axis])
         self.members: list[Atoms] = []
         self._energy = np.empty(8)  # per atom
         self._levels = np.empty(8)
         self._fractional = np.empty((8, n_atoms, 3))
+        self._full: list[np.ndarray] = []  # completed cells
 
     def __len__(self) -> int:
         return len(self.members)
 
-    def add(self, atoms: Atoms) -> None:
-        """Append a labelled member (``info["level"]`` set)."""
+    def add(
+        self,
+        atoms: Atoms,
+        *,
+        energy: float | None = None,
+        lattice: np.ndarray | None = None,
+        full: np.ndarray | None = None,
+    ) -> None:
+        """Append a labelled member (``info["level"]`` set).
+
+        ``energy`` (its total energy), ``lattice`` (its
+        :func:`~asegen.augment.operations.fractional` coordinates) and ``full``
+        (its :func:`~asegen.augment.operations.complete` cell), when the
+        caller has them, save asking the calculator and computing them again.
+        """
         k = len(self.members)
         if k == len(self._energy):
             self._energy = np.resize(self._energy, 2 * k)
@@ -142,9 +162,16 @@ class Family:
             grown = np.empty((2 * k, *self._fractional.shape[1:]))
             grown[:k] = self._fractional
             self._fractional = grown
-        self._energy[k] = atoms.get_potential_energy() / len(atoms)
+        if energy is None:
+            energy = atoms.get_potential_energy()
+        if full is None:
+            full = complete(atoms.cell.array)
+        if lattice is None:
+            lattice = fractional(atoms.positions, full, full=full)
+        self._energy[k] = energy / len(atoms)
         self._levels[k] = atoms.info["level"]
-        self._fractional[k] = fractional(atoms.positions, atoms.cell.array)
+        self._fractional[k] = lattice
+        self._full.append(full)
         self.members.append(atoms)
 
     def energy_per_atom(self, index: int) -> float:
@@ -154,6 +181,10 @@ class Family:
     def lattice(self, index: int) -> np.ndarray:
         """(N, 3) lattice coordinates of member ``index`` in its own cell."""
         return self._fractional[index]
+
+    def full_cell(self, index: int) -> np.ndarray:
+        """Return the completed cell of member ``index`` (not to be modified)."""
+        return self._full[index]
 
     def probabilities(self, *, kT: float, beta: float, end: int) -> np.ndarray:
         """Parent-selection probabilities of the first ``end`` members."""
@@ -167,11 +198,23 @@ class Family:
         cell: np.ndarray,
         threshold: float,
         members: slice,
+        *,
+        full: np.ndarray | None = None,
+        lattice: np.ndarray | None = None,
     ) -> bool:
-        """Whether a candidate is within ``threshold`` of any of ``members``."""
-        candidate = fractional(positions, cell)
+        """Whether a candidate is within ``threshold`` of any of ``members``.
+
+        ``full`` (the completed ``cell``) and ``lattice`` (the candidate's
+        lattice coordinates) are used when given.
+        """
         chosen = self._fractional[: len(self.members)][members]
-        return similar_to_any(candidate, cell, self.pbc, chosen, threshold)
+        if len(chosen) == 0:
+            return False
+        if full is None:
+            full = complete(cell)
+        if lattice is None:
+            lattice = fractional(positions, cell, full=full)
+        return any_within(lattice, full, self._periodic, chosen, threshold)
 
 
 def pool_size(slot: int, width: int) -> int:
@@ -196,16 +239,24 @@ def grow(
     yield from _Growth(task, settings, streams).run()
 
 
+_Tested = tuple[Atoms, dict[str, Any], np.ndarray | None, np.ndarray | None]
+"""A labelled structure, its labels, lattice coordinates and completed cell.
+
+The labels go into a ``SinglePointCalculator`` only when the structure becomes
+a member; the seed's lattice coordinates and completed cell are ``None``.
+"""
+
+
 class _Slot:
     """A slot in flight: its stream, its counts and the work filling it.
 
     ``checked`` is the number of leading members its attempts are tested
     against: the pool while in its wave, every member before it after a
     rejection at admission. ``work`` yields structures to label and returns
-    the candidate.
+    the candidate (see :data:`_Tested`).
     """
 
-    def __init__(self, index: int, rng: RandomSource, checked: int) -> None:
+    def __init__(self, index: int, rng: RandomSource | None, checked: int) -> None:
         self.index = index
         self.rng = rng
         self.checked = checked
@@ -213,8 +264,11 @@ class _Slot:
         self.counts: Counter = Counter()
         self.pending: Atoms | None = None
         self.candidate: Atoms | None = None
+        self.labels: dict[str, Any] = {}
+        self.lattice: np.ndarray | None = None
+        self.full: np.ndarray | None = None
 
-    def begin(self, work: Generator[Atoms, Any, Atoms]) -> None:
+    def begin(self, work: Generator[Atoms, Any, _Tested]) -> None:
         """Start ``work`` (a new one after a rejection at admission)."""
         self.work, self.candidate = work, None
         self.advance(None)
@@ -224,7 +278,8 @@ class _Slot:
         try:
             self.pending = self.work.send(labels)
         except StopIteration as stop:
-            self.pending, self.candidate = None, stop.value
+            self.pending = None
+            self.candidate, self.labels, self.lattice, self.full = stop.value
 
     def reject(self, reason: str) -> None:
         """Count a rejected attempt."""
@@ -243,6 +298,24 @@ class _Growth:
         for atoms in task.existing:
             self.family.add(atoms)
         self.last_labelled: int | None = None  # slot of the previous request
+        self._strain: StrainDraw | None = None  # around the seed member's cell
+        self._sigma: LogUniform | None = None
+        self._streams: dict[int, RandomSource] = {}  # made ahead, by slot
+
+    def _stream(self, index: int) -> RandomSource | None:
+        """Return the random stream of child slot ``index`` (the seed draws none).
+
+        Streams are made :data:`STREAMS_AHEAD` slots at a time: one after the
+        other they cost a fraction of one made between calculator calls.
+        """
+        if index == 0:
+            return None
+        if index not in self._streams:
+            start, end = self.task.start, min(index + STREAMS_AHEAD, self.task.size)
+            for k in range(index, max(end, index + 1)):
+                if k not in self._streams:
+                    self._streams[k] = self.streams(start, k)
+        return self._streams.pop(index)
 
     def run(self) -> Generator[list[Request] | Produced, Any, None]:
         family, size, width = self.family, self.task.size, self.settings.wave_width
@@ -259,7 +332,16 @@ class _Growth:
             while (slot := slots.get(len(family))) and slot.candidate is not None:
                 if self._admissible(slot):
                     del slots[slot.index]
-                    family.add(slot.candidate)
+                    candidate = slot.candidate
+                    candidate.calc = single_point(candidate, slot.labels)
+                    family.add(
+                        candidate,
+                        energy=None  # constraints may adjust the energy
+                        if candidate.constraints
+                        else slot.labels["energy"],
+                        lattice=slot.lattice,
+                        full=slot.full,
+                    )
                     yield Produced(
                         self.task.start, slot.index, slot.candidate, slot.counts
                     )
@@ -270,8 +352,9 @@ class _Growth:
                     break
 
     def _start(self, index: int) -> _Slot:
-        rng = self.streams(self.task.start, index)
-        slot = _Slot(index, rng, pool_size(index, self.settings.wave_width))
+        slot = _Slot(
+            index, self._stream(index), pool_size(index, self.settings.wave_width)
+        )
         slot.begin(self._child(slot) if index else self._seed(slot))
         return slot
 
@@ -282,33 +365,50 @@ class _Growth:
 
     def _admissible(self, slot: _Slot) -> bool:
         """Whether the candidate is far enough from the members it was not tested on."""
+        if slot.checked >= len(self.family):  # tested against all of them
+            return True
         candidate = slot.candidate
         return not self.family.similar(
             candidate.positions,
             candidate.cell.array,
             self.settings.similarity_threshold,
             slice(slot.checked, None),
+            full=slot.full,
+            lattice=slot.lattice,
         )
 
-    def _similar(self, positions: np.ndarray, cell: np.ndarray, slot: _Slot) -> bool:
-        """Whether a candidate is within the threshold of a member it is tested on."""
-        return self.family.similar(
+    def _similar(
+        self, positions: np.ndarray, full: np.ndarray, slot: _Slot
+    ) -> np.ndarray | None:
+        """Lattice coordinates of a candidate (completed cell ``full``), or None.
+
+        None when the candidate is within the threshold of a member it is
+        tested on.
+        """
+        lattice = fractional(positions, full, full=full)
+        if self.family.similar(
             positions,
-            cell,
+            full,
             self.settings.similarity_threshold,
             slice(0, slot.checked),
-        )
+            full=full,
+            lattice=lattice,
+        ):
+            return None
+        return lattice
 
-    def _label(self, atoms: Atoms, slot: _Slot) -> Generator[Atoms, Any, float]:
-        """Label ``atoms`` in place; return its max force (NaN if not finite)."""
+    def _label(
+        self, atoms: Atoms, slot: _Slot
+    ) -> Generator[Atoms, Any, tuple[dict[str, Any], float]]:
+        """Label ``atoms``; return its labels and max force (NaN if not finite)."""
         results = yield atoms
         slot.counts["calls"] += 1
-        attach_labels(atoms, results)
-        if not np.isfinite(atoms.calc.results["energy"]):
-            return float("nan")
-        return max_force(atoms.calc.results["forces"])
+        labels = copy_labels(atoms, results)
+        if not math.isfinite(labels["energy"]):
+            return labels, float("nan")
+        return labels, max_force(labels["forces"])
 
-    def _seed(self, slot: _Slot) -> Generator[Atoms, Any, Atoms]:
+    def _seed(self, slot: _Slot) -> Generator[Atoms, Any, _Tested]:
         start = self.task.start
         seed = self.task.seed.copy()
         if seed.pbc.any():
@@ -324,36 +424,46 @@ class _Growth:
                 "relax_steps": 0,
             }
         )
-        if np.isnan((yield from self._label(seed, slot))):
+        labels, force = yield from self._label(seed, slot)
+        if math.isnan(force):
             raise StructureError(
                 f"the calculator returned a non-finite energy or force for "
                 f"starting structure {start}; check the calculator and the structure"
             )
-        return seed
+        return seed, labels, None, None
 
-    def _child(self, slot: _Slot) -> Generator[Atoms, Any, Atoms]:
+    def _child(self, slot: _Slot) -> Generator[Atoms, Any, _Tested]:
         settings, family, rng = self.settings, self.family, slot.rng
         pbc = self.task.seed.pbc
-        strain = settings.cell_sigma is not None and pbc.any()
+        strain = None
+        if settings.cell_sigma is not None and pbc.any():
+            if self._strain is None:  # the seed member's cell never changes
+                reference = family.members[0].cell.array
+                self._strain = StrainDraw(reference, pbc, settings.cell_sigma)
+            strain = self._strain
+        if self._sigma is None:
+            self._sigma = LogUniform(*settings.sigma_range)
         pool = pool_size(slot.index, settings.wave_width)
         probabilities = family.probabilities(kT=self.kT, beta=settings.beta, end=pool)
+        cdf = cumulative(probabilities)
         while slot.attempts < MAX_ATTEMPTS:
             slot.attempts += 1
-            index = choose_index(probabilities, rng.random())
+            index = choose_index(probabilities, rng.random(), cdf=cdf)
             parent = family.members[index]
-            cell, positions = parent.cell.array, parent.positions
-            if strain:
-                reference = family.members[0].cell.array
-                normals = rng.standard_normal((3, 3))
-                cell = strain_cell(reference, pbc, normals, settings.cell_sigma)
-                positions = cartesian(family.lattice(index), cell)
-            sigma = log_uniform(rng.random(), *settings.sigma_range)
-            normals = rng.standard_normal(positions.shape)
-            positions = quantize(positions + rattle(normals, sigma))
-            if self._similar(positions, cell, slot):
+            if strain is not None:
+                cell = strain(rng.standard_normal((3, 3)))  # a new array
+                full = cell if cell.any(axis=1).all() else complete(cell)
+                positions = cartesian(family.lattice(index), cell, full=full)
+            else:
+                cell, positions = parent.cell.array, parent.positions
+                full = family.full_cell(index)
+            sigma = self._sigma(rng.random())
+            positions = rattled(positions, rng.standard_normal(positions.shape), sigma)
+            lattice = self._similar(positions, full, slot)
+            if lattice is None:
                 slot.reject("similar")  # decided on positions: no call (D11)
                 continue
-            child = parent.copy()
+            child = copy_atoms(parent)
             child.set_cell(cell)
             child.positions = positions
             child.info.update(
@@ -364,7 +474,9 @@ class _Growth:
                 relax_steps=0,
             )
             parent_energy = family.energy_per_atom(index)
-            accepted = yield from self._relax(child, parent_energy, sigma, slot)
+            accepted = yield from self._relax(
+                child, (lattice, full), parent_energy, sigma, slot
+            )
             if accepted is not None:
                 return accepted
         raise ConfigError(
@@ -374,47 +486,53 @@ class _Growth:
         )
 
     def _relax(
-        self, child: Atoms, parent_energy: float, sigma: float, slot: _Slot
-    ) -> Generator[Atoms, Any, Atoms | None]:
-        """Relax a child that passed the similarity test; return it or None."""
+        self,
+        child: Atoms,
+        tested: tuple[np.ndarray, np.ndarray],
+        parent_energy: float,
+        sigma: float,
+        slot: _Slot,
+    ) -> Generator[Atoms, Any, _Tested | None]:
+        """Relax a child that passed the similarity test; return it or None.
+
+        ``tested`` holds the child's lattice coordinates and completed cell,
+        the cell of every iterate.
+        """
         settings = self.settings
         last = settings.max_relax_steps + 1
-        previous: tuple[Atoms, float] | None = None
-        current = child
+        atoms, (lattice, full) = child, tested
         for i in range(1, last + 1):
-            if previous is not None and self._similar(
-                current.positions, current.cell.array, slot
-            ):
-                return self._verdict(*previous, slot, strict=True)
-            force = yield from self._label(current, slot)
-            if np.isnan(force):  # the calculator failed here: no use relaxing
+            labels, force = yield from self._label(atoms, slot)
+            if math.isnan(force):  # the calculator failed here: no use relaxing
                 return slot.reject("force")
+            current = (atoms, labels, lattice, full)
             if i == last:
                 break
-            energy = current.calc.results["energy"] / len(current)
+            energy = labels["energy"] / len(atoms)
             probability = early_stop_probability(energy - parent_energy, self.kT)
             if (
                 force < settings.max_force
                 and slot.rng.random() < probability
-                and not too_close(current, settings.min_separation)
+                and not too_close(atoms, settings.min_separation)
             ):
                 return current
-            previous = (current, force)
-            current = current.copy()
-            current.positions = quantize(
-                relax_step(
-                    current.positions, previous[0].calc.results["forces"], sigma / i
-                )
+            positions = quantize(
+                relax_step(atoms.positions, labels["forces"], sigma / i)
             )
-            current.info["relax_steps"] = i
+            lattice = self._similar(positions, full, slot)
+            if lattice is None:  # the step came too close to a member: keep this
+                return self._verdict(current, force, slot, strict=True)
+            atoms = copy_atoms(atoms)
+            atoms.positions = positions
+            atoms.info["relax_steps"] = i
         return self._verdict(current, force, slot, strict=False)
 
     def _verdict(
-        self, atoms: Atoms, force: float, slot: _Slot, *, strict: bool
-    ) -> Atoms | None:
+        self, tested: _Tested, force: float, slot: _Slot, *, strict: bool
+    ) -> _Tested | None:
         limit = self.settings.max_force
         if not (force < limit if strict else force <= limit):
             return slot.reject("force")
-        if too_close(atoms, self.settings.min_separation):
+        if too_close(tested[0], self.settings.min_separation):
             return slot.reject("separation")
-        return atoms
+        return tested

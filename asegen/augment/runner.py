@@ -99,7 +99,7 @@ def _grow(
             for event in augmenter.events(tasks):
                 for atoms in reorder.push(event):
                     writer.write(atoms)
-                if isinstance(event, Produced):
+                if isinstance(event, Produced) and not bar.disable:
                     bar.update()
                     rejected = ", ".join(f"{r} {stats.rejected[r]}" for r in REASONS)
                     bar.set_postfix_str(

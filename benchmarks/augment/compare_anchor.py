@@ -11,6 +11,8 @@ the same spec for both tools. Reported per run (medians over repeats):
   to 1st call: process start to the first calculator call (imports, config);
 - out/s: written structures (seeds included) per second of gen and of wall;
 - calls, calls per new structure, calculator share of gen;
+- overhead: gen minus the time inside ``calculate``, per call and per new
+  structure (medians of the per-run values);
 - rejections by reason (from each tool's own report), peak RSS of the main
   process (GNU time).
 
@@ -179,6 +181,14 @@ def median(records, key):
     return statistics.median(record[key] for record in records)
 
 
+def overhead(records, count):
+    """Median over runs of the time outside ``calculate`` per ``count``, in ms."""
+    value = 1e3 * statistics.median(
+        (record["gen"] - record["calculate_s"]) / count for record in records
+    )
+    return "–" if np.isnan(value) else f"{value:.2f}"
+
+
 def row(tool, name, records, seeds):
     n_out = records[0]["n_out"]
     new = n_out - seeds
@@ -190,6 +200,7 @@ def row(tool, name, records, seeds):
         f"{n_out / wall:.1f} | {calls:.0f} | {calls / new:.2f} | "
         f"{1e3 * median(records, 'calculate_s') / calls:.1f} | "
         f"{median(records, 'calculate_s') / gen:.2f} | "
+        f"{overhead(records, calls)} | {overhead(records, new)} | "
         f"{'/'.join(str(rejected[r]) for r in REASONS)} | "
         f"{median(records, 'startup'):.2f} | {median(records, 'rss_mb'):.0f} |"
     )
@@ -225,9 +236,9 @@ def main():
         f"{args.repeats} fresh runs.",
         "",
         "| tool | set | n_out | wall s | gen s | out/s gen | out/s wall | calls | "
-        "calls/new | ms/call | calc share | rejected similar/force/sep | "
-        "to 1st call s | RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "calls/new | ms/call | calc share | overhead ms/call | overhead ms/new | "
+        "rejected similar/force/sep | to 1st call s | RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     qualities = {}
     for label in args.sets.split(","):

@@ -17,8 +17,7 @@ from ase import Atoms
 from matscipy.neighbours import neighbour_list as _matscipy_neighbour_list
 
 from asegen._structures import check_atoms
-from asegen.errors import ConfigError
-from asegen.graph._torch_neighbours import nearest_neighbors_torch
+from asegen.graph._torch_neighbours import check_search_options, nearest_neighbors_torch
 
 __all__ = ["nearest_neighbors", "neighbor_list"]
 
@@ -67,10 +66,7 @@ def neighbor_list(
     asegen.errors.ConfigError
         For a non-positive cutoff or ``max_neighbors``.
     """
-    if not cutoff > 0:
-        raise ConfigError(f"cutoff must be positive, got {cutoff}")
-    if max_neighbors is not None and max_neighbors < 1:
-        raise ConfigError(f"max_neighbors must be at least 1, got {max_neighbors}")
+    check_search_options(cutoff, max_neighbors)
     check_atoms(atoms)
     positions = np.asarray(atoms.positions, dtype=np.float64)
     cell = np.asarray(atoms.cell, dtype=np.float64)

@@ -45,6 +45,14 @@ _MARGIN = 1e-9  # relative margin of bin widths and pre-filter against rounding
 _MAX_BINS = 1 << 20  # bins per axis (keeps linear bin ids within int64)
 
 
+def check_search_options(cutoff: float, max_neighbors: int | None) -> None:
+    """Raise :class:`~asegen.errors.ConfigError` for a bad cutoff or neighbour cap."""
+    if not cutoff > 0:
+        raise ConfigError(f"cutoff must be positive, got {cutoff}")
+    if max_neighbors is not None and max_neighbors < 1:
+        raise ConfigError(f"max_neighbors must be at least 1, got {max_neighbors}")
+
+
 def torch_neighbor_list(
     positions: Tensor,
     cell: Tensor,
@@ -98,10 +106,7 @@ def torch_neighbor_list(
     asegen.errors.ConfigError
         For a non-positive cutoff or ``max_neighbors``.
     """
-    if not cutoff > 0:
-        raise ConfigError(f"cutoff must be positive, got {cutoff}")
-    if max_neighbors is not None and max_neighbors < 1:
-        raise ConfigError(f"max_neighbors must be at least 1, got {max_neighbors}")
+    check_search_options(cutoff, max_neighbors)
     device = positions.device
     positions = positions.detach().to(dtype)
     cell = torch.as_tensor(cell).detach().to(device=device, dtype=dtype)

@@ -3,6 +3,7 @@
 from typing import ClassVar
 
 import numpy as np
+import pytest
 import yaml
 from ase.build import bulk
 from ase.calculators.emt import EMT
@@ -132,3 +133,14 @@ def fresh_labels(atoms, calc=None):
     if atoms.pbc.all():
         labels["stress"] = probe.get_stress()
     return labels
+
+
+def assert_labels_fresh(atoms):
+    """Stored labels equal a fresh EMT evaluation; stress only for 3-D periodic."""
+    expected = fresh_labels(atoms)
+    assert atoms.get_potential_energy() == pytest.approx(expected["energy"], abs=1e-10)
+    np.testing.assert_allclose(atoms.get_forces(), expected["forces"], atol=1e-10)
+    if atoms.pbc.all():
+        np.testing.assert_allclose(atoms.get_stress(), expected["stress"], atol=1e-10)
+    else:
+        assert "stress" not in atoms.calc.results

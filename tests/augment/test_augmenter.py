@@ -9,7 +9,13 @@ import pytest
 from ase import Atoms
 from ase.build import bulk, fcc111
 from ase.calculators.emt import EMT
-from augment_helpers import counted, cu_cell, cu_cluster, fresh_labels
+from augment_helpers import (
+    assert_labels_fresh,
+    counted,
+    cu_cell,
+    cu_cluster,
+    fresh_labels,
+)
 
 from asegen.augment import Augmenter
 from asegen.augment import family as family_module
@@ -71,17 +77,7 @@ def test_labels_equal_a_fresh_evaluation_with_stress_for_periodic(inputs):
     """D7, D10: stored labels are copies, at exactly the returned geometry."""
     out, _ = augment(inputs, cell_sigma=0.02)
     for atoms in out:
-        expected = fresh_labels(atoms)
-        assert atoms.get_potential_energy() == pytest.approx(
-            expected["energy"], abs=1e-10
-        )
-        np.testing.assert_allclose(atoms.get_forces(), expected["forces"], atol=1e-10)
-        if atoms.pbc.all():
-            np.testing.assert_allclose(
-                atoms.get_stress(), expected["stress"], atol=1e-10
-            )
-        else:
-            assert "stress" not in atoms.calc.results
+        assert_labels_fresh(atoms)
 
 
 def test_max_force_and_min_separation_hold_in_every_child():

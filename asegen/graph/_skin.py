@@ -8,7 +8,7 @@ from ase import Atoms
 from torch import Tensor
 
 from asegen._config import check_choice
-from asegen.graph._neighbours import neighbor_list
+from asegen.graph._neighbours import nearest_neighbors, neighbor_list
 from asegen.graph._torch_neighbours import nearest_neighbors_torch, torch_neighbor_list
 
 __all__ = ["SkinNeighborList"]
@@ -61,7 +61,7 @@ class SkinNeighborList:
         self.searches = 0  # how many full searches were run (for tests and stats)
         self._key: tuple[bytes, ...] | None = None
         self._positions: np.ndarray | None = None
-        self._candidates: tuple[Tensor, Tensor, Tensor] | None = None
+        self._candidates: Pairs | None = None
 
     def __call__(self, atoms: Atoms) -> Pairs:
         """Return ``(i, j, S)`` for ``atoms`` as a fresh search would."""
@@ -81,24 +81,43 @@ class SkinNeighborList:
             )
             > 0.5 * self.skin
         ):
-            candidates = self._search(atoms, self.cutoff + self.skin, None)
-            self._candidates = tuple(torch.as_tensor(a) for a in candidates)
+            self._candidates = self._search(atoms, self.cutoff + self.skin, None)
             self._key = key
             self._positions = atoms.positions.copy()
             self.searches += 1
         assert self._candidates is not None
-        i, j, shifts = self._candidates
+        if self.backend == "matscipy":
+            return self._filter_numpy(atoms, *self._candidates)
+        return self._filter_torch(atoms, *self._candidates)
+
+    def _filter_numpy(
+        self, atoms: Atoms, i: np.ndarray, j: np.ndarray, shifts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Keep the candidates within the cutoff now (numpy: cheap when small)."""
+        positions = atoms.positions
+        vectors = positions[j] - positions[i] + shifts @ atoms.cell.array
+        d2 = np.einsum("ij,ij->i", vectors, vectors)
+        keep = d2 < self.cutoff**2  # as in the search itself
+        i, j, shifts = i[keep], j[keep], shifts[keep]
+        if self.max_neighbors is not None:
+            i, j, shifts, _ = nearest_neighbors(
+                i, j, shifts, np.sqrt(d2[keep]), self.max_neighbors
+            )
+        return i, j, shifts
+
+    def _filter_torch(
+        self, atoms: Atoms, i: Tensor, j: Tensor, shifts: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Keep the candidates within the cutoff now, on the candidates' device."""
         positions, cell = self._tensors(atoms, i.device)
         vectors = positions[j] - positions[i] + shifts.to(cell.dtype) @ cell
         d2 = torch.einsum("ij,ij->i", vectors, vectors)
-        keep = d2 < self.cutoff**2  # as in the search itself
-        i, j, shifts, d2 = i[keep], j[keep], shifts[keep], d2[keep]
+        keep = d2 < self.cutoff**2
+        i, j, shifts = i[keep], j[keep], shifts[keep]
         if self.max_neighbors is not None:
             i, j, shifts, _ = nearest_neighbors_torch(
-                i, j, shifts, d2.sqrt(), self.max_neighbors
+                i, j, shifts, d2[keep].sqrt(), self.max_neighbors
             )
-        if self.backend == "matscipy":
-            return i.numpy(), j.numpy(), shifts.numpy()
         return i, j, shifts
 
     def _search(self, atoms: Atoms, cutoff: float, max_neighbors: int | None) -> Pairs:

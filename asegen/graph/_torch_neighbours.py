@@ -136,25 +136,43 @@ def nearest_neighbors_torch(
     then shift; the survivors keep their input order. The numpy
     ``nearest_neighbors`` of :func:`~asegen.graph.neighbor_list` calls this
     function, so both searches cut the same pairs.
+
+    One sort by (centre, rounded distance) decides the cut unless two pairs
+    of one centre tie in distance across it; only then are neighbour index
+    and shift sorted too.
     """
+    if len(i) == 0:
+        return i, j, shifts, d
+    counts = torch.bincount(i)
+    if int(counts.max()) <= k:
+        return i, j, shifts, d
     # rint(d * 1e8) orders exactly like numpy's round(d, 8) = rint(d * 1e8) / 1e8
-    keys = (
-        shifts[:, 2],
-        shifts[:, 1],
-        shifts[:, 0],
-        j,
-        torch.round(d.to(torch.float64) * _DISTANCE_SCALE),
-        i,
-    )
+    distance = torch.round(d.to(torch.float64) * _DISTANCE_SCALE).to(torch.int64)
+    starts = torch.cumsum(counts, 0) - counts
+    span = int(distance.max()) + 1
+    if len(counts) * span < 2**62:  # (centre, distance) fits one int64 key
+        key = i * span + distance
+        sorted_key, order = torch.sort(key, stable=True)
+        rank = (
+            torch.arange(len(order), device=i.device) - starts[i.index_select(0, order)]
+        )
+        cut = (rank == k).nonzero().squeeze(1)
+        if not bool((sorted_key[cut] == sorted_key[cut - 1]).any()):
+            return _take(order[rank < k], i, j, shifts, d)
+    keys = (shifts[:, 2], shifts[:, 1], shifts[:, 0], j, distance, i)
     order = torch.arange(len(i), device=i.device)
     for key in keys:  # least significant key first, like numpy.lexsort
         order = order[torch.sort(key[order], stable=True).indices]
-    i_sorted = i[order]
-    rank = torch.arange(len(order), device=i.device) - torch.searchsorted(
-        i_sorted, i_sorted
-    )
-    keep = torch.sort(order[rank < k]).values
-    return i[keep], j[keep], shifts[keep], d[keep]
+    rank = torch.arange(len(order), device=i.device) - starts[i[order]]
+    return _take(order[rank < k], i, j, shifts, d)
+
+
+def _take(
+    keep: Tensor, i: Tensor, j: Tensor, shifts: Tensor, d: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Take the rows ``keep`` of each pair array, in their input order."""
+    keep = torch.sort(keep).values
+    return tuple(a.index_select(0, keep) for a in (i, j, shifts, d))  # type: ignore[return-value]
 
 
 def _check(positions: Tensor, cell: Tensor, pbc: Tensor) -> None:

@@ -124,6 +124,22 @@ def test_max_neighbors_keeps_nearest_with_stable_ties(k):
     assert pair_set(i, j, s) == nearest_reference(atoms, 6.0, k)
 
 
+@pytest.mark.parametrize("k", [1, 4, 12, 30])
+def test_max_neighbors_keeps_nearest_in_a_rattled_cell(k):
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True) * (2, 2, 2)
+    atoms.rattle(0.05, seed=3)  # no ties: one sort decides the cut
+    i, j, s = neighbor_list(atoms, 6.0, max_neighbors=k)
+    full = neighbor_list(atoms, 6.0)
+    kept = np.isin(
+        np.column_stack([full[0], full[1], full[2]]).view("i8,i8,i8,i8,i8"),
+        np.column_stack([i, j, s]).view("i8,i8,i8,i8,i8"),
+    ).ravel()
+    # survivors keep the order of the uncut list
+    np.testing.assert_array_equal(full[0][kept], i)
+    np.testing.assert_array_equal(full[1][kept], j)
+    assert pair_set(i, j, s) == nearest_reference(atoms, 6.0, k)
+
+
 def test_max_neighbors_ties_do_not_depend_on_atom_translation():
     atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
     moved = atoms.copy()

@@ -30,7 +30,9 @@ class MLP(nn.Sequential):
     def forward(self, x: Tensor) -> Tensor:
         """Return ``SiLU(LayerNorm(Linear(x)))``."""
         norm = self[1]
-        return layer_norm_silu(self[0](x), norm.weight, norm.bias, self.eps)
+        return layer_norm_silu(
+            self[0](x), norm.weight, norm.bias, self.eps, not self.training
+        )
 
 
 class GaussianRBF(nn.Module):

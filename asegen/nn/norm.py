@@ -11,15 +11,19 @@ from torch.nn import functional
 __all__ = ["layer_norm_silu"]
 
 
-def layer_norm_silu(u: Tensor, weight: Tensor, bias: Tensor, eps: float) -> Tensor:
+def layer_norm_silu(
+    u: Tensor, weight: Tensor, bias: Tensor, eps: float, recompute: bool = True
+) -> Tensor:
     """Return ``silu(layer_norm(u))`` over the last dimension.
 
     The same values and derivatives (to any order) as the two modules in a
-    row, but the autograd graph keeps only ``u`` and the row statistics: the
-    normalised values are recomputed in the backward pass instead of being
-    stored, one ``u``-sized tensor less per call.
+    row. With ``recompute`` the autograd graph keeps only ``u`` and the row
+    statistics: the normalised values are recomputed in the backward pass
+    instead of being stored, one ``u``-sized tensor less per call. Without
+    it the plain ops run, which is faster when the backward pass is itself
+    differentiated (training on forces), where recomputing saves nothing.
     """
-    if torch.jit.is_scripting():
+    if torch.jit.is_scripting() or not recompute:
         return _reference(u, weight, bias, eps)
     return _layer_norm_silu_autograd(u, weight, bias, eps)
 

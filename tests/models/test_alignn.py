@@ -126,6 +126,27 @@ def test_training_mode_keeps_the_graph_for_force_losses():
     assert not predict(model, graph)["forces"].requires_grad
 
 
+def test_training_and_eval_modes_give_the_same_force_loss_gradients():
+    """Training runs the plain LayerNorm, eval the recomputing one: same maths."""
+    model = alignn_model().double()
+    atoms = silicon(5.43)
+    atoms.rattle(0.05, seed=1)
+    graph = atoms_to_graph(atoms, **model.graph_options(), dtype=torch.float64)
+
+    def gradients(training):
+        model.train(training)
+        model.zero_grad()
+        out = predict(model, graph, stress=True, create_graph=True)
+        loss = out["forces"].pow(2).sum() + out["stress"].pow(2).sum()
+        loss.backward()
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        assert len(grads) > 10
+        return [out["energy"].detach(), *(g.clone() for g in grads)]
+
+    for got, want in zip(gradients(True), gradients(False), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

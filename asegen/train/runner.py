@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from asegen._config import apply_overrides, from_dict, read_config_file
 from asegen.errors import ConfigError
 from asegen.models.base import MODELS
@@ -73,6 +75,7 @@ def train_from_config(
     qualified = [_qualify(item) for item in overrides]
     apply_overrides(sections, qualified)
     train_config = from_dict(TrainConfig, sections["train"], "train.")
+    torch.manual_seed(train_config.seed)  # the seed fixes the initial weights too
     network = cls.from_config(sections["model"])
     metadata = {"data": str(data), "val": None if val is None else str(val)}
     return train(

@@ -131,6 +131,22 @@ def test_cli_mistakes_exit_2_with_one_line(tmp_path, args, message):
     assert message in lines[0]
 
 
+def test_the_seed_fixes_the_whole_run(tmp_path):
+    """Same seed: the same initial weights and the same trained model."""
+
+    def trained(seed, out):
+        run = train_from_config(
+            "alignn", data=DATA, out=tmp_path / out,
+            overrides=[*TINY_SET, "epochs=1", f"seed={seed}"],
+        )  # fmt: skip
+        model, _ = load_checkpoint(run / "checkpoints" / "last.pt")
+        return model.state_dict()
+
+    first, again, other = trained(5, "a"), trained(5, "b"), trained(6, "c")
+    assert all(first[k].equal(again[k]) for k in first)
+    assert not all(first[k].equal(other[k]) for k in first)
+
+
 def test_yaml_config_file_sections(tmp_path):
     config = {
         "model": {"hidden_features": 8, "embedding_features": 8},

@@ -13,8 +13,12 @@ PYTEST_ARGS ?= -n 2
 # virtualenv outside the repository: never a dependency of asegen.
 ALIGNN_VENV ?= $(HOME)/.cache/asegen-anchors/alignn-venv
 PARITY_OUT ?= $(CURDIR)/bench-out/parity
+# Universal ML potentials that ship their weights (specs/augment.md, section 6),
+# one virtualenv each, for the optional labeler tests.
+LABELERS_HOME ?= $(HOME)/.cache/asegen-anchors
+LABELERS ?= chgnet==0.4.2 sevenn==0.13.0
 
-.PHONY: help dev demo test lint format docs style parity bench examples clean
+.PHONY: help dev demo test lint format docs style parity labelers bench examples clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -65,6 +69,17 @@ parity: $(VENV)/.test $(ALIGNN_VENV)/.installed  ## from_alignn against alignn i
 	cd $(PARITY_OUT) && $(ALIGNN_VENV)/bin/python $(CURDIR)/benchmarks/alignn/parity.py \
 		anchor $(PARITY_OUT)/float32
 	$(PY) benchmarks/alignn/parity.py compare $(PARITY_OUT)/float32
+
+labelers: $(VENV)/.test  ## augment with CHGNet and SevenNet (own venvs; slow)
+	for pkg in $(LABELERS); do \
+		venv=$(LABELERS_HOME)/$${pkg%%==*}-venv; \
+		test -x $$venv/bin/python || $(PYTHON) -m venv $$venv || exit 1; \
+		$$venv/bin/python -c "import torch" 2>/dev/null || \
+			$$venv/bin/python -m pip install -q "$(TORCH)" || exit 1; \
+		$$venv/bin/python -m pip install -q "$$pkg" pytest -e . || exit 1; \
+		OMP_NUM_THREADS=1 $$venv/bin/python -m pytest -q -p no:cacheprovider \
+			tests/augment/test_universal_labelers.py -k $${pkg%%==*} || exit 1; \
+	done
 
 lint: $(VENV)/.test  ## ruff lint and format check
 	$(VENV)/bin/ruff check .

@@ -64,12 +64,12 @@ SETTINGS = {
 REASONS = ("similar", "force", "separation")
 
 
-def run_tool(command, folder, name, settings):
+def run_tool(command, folder, name, settings, calculator="emt"):
     """Run one tool in ``folder`` on ``name``_seeds.xyz; return its record."""
     config = {
         "data": {"input": f"{name}_seeds.xyz", "output": "out.xyz"},
         "config": settings,
-        "model": {"calculator": "+counting.emt()"},
+        "model": {"calculator": f"+counting.{calculator}()"},
     }
     (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     env = {
@@ -215,6 +215,12 @@ def main():
         default="cu32,cu32:null,cu108,cu500",
         help="input sets; NAME:null runs with cell_sigma null",
     )
+    parser.add_argument(
+        "--calculator",
+        choices=("emt", "chgnet"),
+        default="emt",
+        help="labeler of both tools (chgnet: installed beside each tool)",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="also run asegen -w N")
     parser.add_argument("--out", default="bench-out/augment")
@@ -231,7 +237,8 @@ def main():
     lines = [
         f"`{' '.join(shlex.quote(a) for a in sys.argv)}`",
         "",
-        f"Machine: {os.cpu_count()} cores, {cpu_model()}, Python "
+        f"Calculator: {args.calculator}. Machine: {os.cpu_count()} cores, "
+        f"{cpu_model()}, Python "
         f"{platform.python_version()}; 1 thread per process; medians of "
         f"{args.repeats} fresh runs.",
         "",
@@ -253,7 +260,9 @@ def main():
                 for stale in ("out.xyz", "counts.json"):
                     (folder / stale).unlink(missing_ok=True)
                 ase.io.write(folder / f"{name}_seeds.xyz", cells(repeat, count))
-                records.append(run_tool(command, folder, name, settings))
+                records.append(
+                    run_tool(command, folder, name, settings, args.calculator)
+                )
             lines.append(row(tool, label, records, count))
             print(lines[-1], flush=True)
             if "workers" not in tool:

@@ -1,6 +1,7 @@
 """Calculators that count and time their ``calculate`` calls, for both tools.
 
-Configs name them as ``+counting.emt()`` or
+Configs name them as ``+counting.emt()``, ``+counting.chgnet()`` (CHGNet
+0.4.2's bundled model, where chgnet is installed) or
 ``{+counting.lennard_jones: {sigma: 2.338, ...}}`` with this folder on
 ``PYTHONPATH``; augment-atoms and asegen resolve such specs alike. When the
 process exits, the counts go as JSON to the file named by ``$AUGMENT_COUNTS``:
@@ -15,6 +16,7 @@ import json
 import os
 import time
 
+import numpy as np
 from ase.calculators.emt import EMT
 from ase.calculators.lj import LennardJones
 
@@ -61,3 +63,25 @@ def emt():
 
 def lennard_jones(**parameters):
     return CountedLennardJones(**parameters)
+
+
+def chgnet():
+    """CHGNet with its results cast to float64.
+
+    augment-atoms 0.2.0 crashes on CHGNet's float32 energies (its parent
+    probabilities come out float32 and numpy's ``choice`` refuses them); the
+    cast lets both tools run on the same labels.
+    """
+    from chgnet.model.dynamics import CHGNetCalculator
+
+    class Float64CHGNet(CHGNetCalculator):
+        def calculate(self, *args, **kwargs):
+            super().calculate(*args, **kwargs)
+            self.results = {
+                key: np.asarray(value, dtype=np.float64).copy()
+                if np.ndim(value)
+                else float(value)
+                for key, value in self.results.items()
+            }
+
+    return _counted(Float64CHGNet)()

@@ -135,12 +135,12 @@ def fresh_labels(atoms, calc=None):
     return labels
 
 
-def assert_labels_fresh(atoms):
-    """Stored labels equal a fresh EMT evaluation; stress only for 3-D periodic."""
-    expected = fresh_labels(atoms)
-    assert atoms.get_potential_energy() == pytest.approx(expected["energy"], abs=1e-10)
-    np.testing.assert_allclose(atoms.get_forces(), expected["forces"], atol=1e-10)
+def assert_labels_fresh(atoms, calc=None, atol=1e-10):
+    """Stored labels equal a fresh evaluation (EMT unless ``calc``); stress only 3-D."""
+    expected = fresh_labels(atoms, calc)
+    assert atoms.get_potential_energy() == pytest.approx(expected["energy"], abs=atol)
+    np.testing.assert_allclose(atoms.get_forces(), expected["forces"], atol=atol)
     if atoms.pbc.all():
-        np.testing.assert_allclose(atoms.get_stress(), expected["stress"], atol=1e-10)
+        np.testing.assert_allclose(atoms.get_stress(), expected["stress"], atol=atol)
     else:
         assert "stress" not in atoms.calc.results

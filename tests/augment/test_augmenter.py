@@ -247,6 +247,30 @@ def test_a_child_the_calculator_fails_on_is_rejected_at_once(monkeypatch):
     assert NaNChildrenEMT.calls == 1 + 5
 
 
+class Float32EMT(EMT):
+    """EMT with float32 results, as CHGNet gives them (a numpy.float32 energy)."""
+
+    def calculate(self, *args, **kwargs):
+        super().calculate(*args, **kwargs)
+        self.results = {
+            key: np.float32(value) if np.ndim(value) == 0 else value.astype(np.float32)
+            for key, value in self.results.items()
+        }
+
+
+def test_float32_labels_choose_parents_without_error():
+    """augment-atoms 0.2.0 builds float32 parent probabilities from them and
+    numpy's choice refuses them ("probabilities do not sum to 1"), measured
+    with CHGNet; asegen computes the weights in float64."""
+    written = list(Augmenter(Float32EMT(), n_per_structure=12, seed=3).run(cu_cell(0)))
+    assert len(written) == 12
+    assert max(atoms.info["level"] for atoms in written) >= 2  # parents were chosen
+    for atoms in written:
+        assert (
+            atoms.get_potential_energy() == fresh_labels(atoms, Float32EMT())["energy"]
+        )
+
+
 def test_bad_inputs_to_the_python_api():
     with pytest.raises(StructureError, match="non-finite energy"):
         augment([cu_cell(0)], calc=NaNEMT())

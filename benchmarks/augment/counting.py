@@ -66,12 +66,16 @@ def lennard_jones(**parameters):
 
 
 def chgnet():
-    """CHGNet with its results cast to float64.
+    """CHGNet with its results cast to float64 (needs chgnet installed).
 
     augment-atoms 0.2.0 crashes on CHGNet's float32 energies (its parent
     probabilities come out float32 and numpy's ``choice`` refuses them); the
     cast lets both tools run on the same labels.
     """
+    return __getattr__("CountedFloat64CHGNet")()
+
+
+def _define_chgnet_classes():
     from chgnet.model.dynamics import CHGNetCalculator
 
     class Float64CHGNet(CHGNetCalculator):
@@ -84,4 +88,15 @@ def chgnet():
                 for key, value in self.results.items()
             }
 
-    return _counted(Float64CHGNet)()
+    Float64CHGNet.__qualname__ = "Float64CHGNet"
+    globals()["Float64CHGNet"] = Float64CHGNet
+    globals()["CountedFloat64CHGNet"] = _counted(Float64CHGNet)
+
+
+def __getattr__(name):
+    """Define the CHGNet classes on first use (also when a worker unpickles)."""
+    if name in ("Float64CHGNet", "CountedFloat64CHGNet"):
+        if name not in globals():
+            _define_chgnet_classes()
+        return globals()[name]
+    raise AttributeError(name)

@@ -34,6 +34,7 @@ from asegen._config import from_dict
 from asegen.graph import AtomsGraph, edge_vectors
 from asegen.graph.elements import element_table
 from asegen.graph.triplets import bond_angle_cosines, line_graph
+from asegen.models import alignn_compat
 from asegen.models.alignn_config import ALIGNNConfig
 from asegen.models.base import AtomisticModel, register_model
 from asegen.nn import MLP, GaussianRBF, polynomial_envelope, scatter_mean, scatter_sum
@@ -217,8 +218,6 @@ class ALIGNN(AtomisticModel):
         cls, data: Mapping[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Return ``model`` and ``train`` sections; an alignn config.json works too."""
-        from asegen.models import alignn_compat
-
         if not alignn_compat.is_alignn_config(dict(data)):
             return super().split_config(data)
         config, training = alignn_compat.config_from_alignn(dict(data))

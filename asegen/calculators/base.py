@@ -38,6 +38,11 @@ def resolve_device(device: str | torch.device) -> torch.device:
 class TorchCalculator(Calculator):
     """ASE calculator for an asegen model that predicts energy.
 
+    Trained extra heads of the model (:meth:`AtomisticModel.heads`) are
+    results too, from the same evaluation: ``"atomwise"`` (``(N, F)``, per
+    atom) and ``"additional"`` (``(F,)``, per structure), read with
+    ``calc.get_property("atomwise", atoms)``.
+
     Parameters
     ----------
     model
@@ -94,6 +99,8 @@ class TorchCalculator(Calculator):
             "backend": neighbors,
             "device": self.device,
         }
+        self._heads = model.heads()
+        self.implemented_properties = [*self.implemented_properties, *self._heads]
         self._neighbors = SkinNeighborList(options["cutoff"], skin, **search)
         self._batch_neighbors = SkinNeighborList(options["cutoff"], 0.0, **search)
 
@@ -144,6 +151,7 @@ class TorchCalculator(Calculator):
             if any(periodic)
             else None
         )
+        heads = {key: out[key].double().cpu().numpy() for key in self._heads}
         bounds = np.cumsum([0, *(len(a) for a in images)])
         results = []
         for k, (lo, hi) in enumerate(pairwise(bounds)):
@@ -155,5 +163,9 @@ class TorchCalculator(Calculator):
             }
             if periodic[k]:
                 result["stress"] = stress[k].copy()
+            if "atomwise" in heads:
+                result["atomwise"] = heads["atomwise"][lo:hi].copy()
+            if "additional" in heads:
+                result["additional"] = heads["additional"][k].copy()
             results.append(result)
         return results

@@ -227,6 +227,15 @@ class ALIGNN(AtomisticModel):
         return dataclasses.asdict(config), train
 
     @torch.jit.ignore
+    def heads(self) -> dict[str, int]:
+        """Widths of the atomwise and additional heads that this model has."""
+        widths = {
+            "atomwise": self.config.atomwise_output_features,
+            "additional": self.config.additional_output_features,
+        }
+        return {head: width for head, width in widths.items() if width}
+
+    @torch.jit.ignore
     def graph_options(self) -> dict[str, Any]:
         """Cutoff and neighbour cap of the atom graph."""
         return {

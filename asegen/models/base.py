@@ -80,3 +80,12 @@ class AtomisticModel(nn.Module):
     def graph_options(self) -> dict[str, Any]:
         """Keyword arguments of :func:`~asegen.graph.atoms_to_graph` for this model."""
         raise NotImplementedError
+
+    def heads(self) -> dict[str, int]:
+        """Output widths of the model's extra heads, by output key.
+
+        ``"atomwise"`` is per atom (``(N, F)``), ``"additional"`` per structure
+        (``(S, F)``); the calculator reports and the trainer fits the heads
+        listed here. None by default.
+        """
+        return {}

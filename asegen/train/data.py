@@ -132,8 +132,7 @@ def make_datasets(
 
 def _head_widths(model: AtomisticModel) -> dict[str, int]:
     """Output width of each head of :data:`HEADS` in ``model`` (0: no such head)."""
-    config = getattr(model, "config", None)
-    return {head: getattr(config, f"{head}_output_features", 0) for head in HEADS}
+    return {head: model.heads().get(head, 0) for head in HEADS}
 
 
 def _trained_heads(config: TrainConfig, widths: dict[str, int]) -> dict[str, str]:

@@ -97,3 +97,31 @@ def test_stress_absent_for_slabs_and_molecules():
         atoms.calc = calc
         atoms.get_forces()
         assert "stress" not in calc.results
+
+
+def test_trained_heads_are_results_of_the_same_evaluation():
+    from asegen.graph import atoms_to_graph
+
+    calc = alignn_calculator(atomwise_output_features=2, additional_output_features=3)
+    assert {"atomwise", "additional"} <= set(calc.implemented_properties)
+    images = [copper(seed=0), copper(repeat=(1, 1, 1), seed=1)]
+    model = calc.model
+    graph = atoms_to_graph(images, **model.graph_options(), dtype=torch.float64)
+    with torch.no_grad():
+        direct = model(graph)
+    atoms = images[0]
+    atoms.calc = calc
+    atomwise = calc.get_property("atomwise", atoms)
+    assert atomwise.shape == (len(atoms), 2)
+    np.testing.assert_allclose(atomwise, direct["atomwise"][: len(atoms)], atol=1e-12)
+    np.testing.assert_allclose(
+        calc.get_property("additional", atoms), direct["additional"][0], atol=1e-12
+    )
+    batch = calc.calculate_batch(images)
+    np.testing.assert_allclose(batch[1]["atomwise"], direct["atomwise"][len(atoms) :])
+    np.testing.assert_allclose(batch[1]["additional"], direct["additional"][1])
+    plain = alignn_calculator()
+    assert "atomwise" not in plain.implemented_properties
+    atoms.calc = plain
+    atoms.get_potential_energy()
+    assert not {"atomwise", "additional"} & set(plain.results)

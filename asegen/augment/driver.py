@@ -18,7 +18,8 @@ from typing import Any
 from ase.calculators.calculator import BaseCalculator
 
 from asegen.augment.config import AugmentSettings
-from asegen.augment.family import FamilyTask, Produced, Request, grow
+from asegen.augment.family import FamilyTask, Produced, Request
+from asegen.augment.growth import grow
 from asegen.augment.labels import has_batch_hook, label_batch, label_one
 from asegen.augment.streams import SlotStreams
 

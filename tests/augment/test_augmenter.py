@@ -18,7 +18,7 @@ from augment_helpers import (
 )
 
 from asegen.augment import Augmenter
-from asegen.augment import family as family_module
+from asegen.augment import growth as growth_module
 from asegen.augment.augmenter import Reorder
 from asegen.augment.driver import Finished
 from asegen.augment.family import Produced
@@ -173,7 +173,7 @@ def test_anchor_streams_reproduce_the_anchor_with_fewer_calls():
 
 def test_similar_iterates_are_never_labelled(monkeypatch):
     """D11: with every candidate similar, only the seed is ever evaluated."""
-    monkeypatch.setattr(family_module, "MAX_ATTEMPTS", 25)
+    monkeypatch.setattr(growth_module, "MAX_ATTEMPTS", 25)
     calc = counted(EMT)()
     augmenter = Augmenter(calc, n_per_structure=2, similarity_threshold=100.0)
     with pytest.raises(ConfigError, match="25 attempts in a row were rejected"):
@@ -240,7 +240,7 @@ class NaNChildrenEMT(EMT):
 
 
 def test_a_child_the_calculator_fails_on_is_rejected_at_once(monkeypatch):
-    monkeypatch.setattr(family_module, "MAX_ATTEMPTS", 5)
+    monkeypatch.setattr(growth_module, "MAX_ATTEMPTS", 5)
     augmenter = Augmenter(NaNChildrenEMT(), n_per_structure=2, similarity_threshold=0)
     with pytest.raises(ConfigError, match="5 attempts in a row"):
         list(augmenter.run(cu_cell(0)))

@@ -18,7 +18,7 @@ from augment_helpers import (
 )
 
 from asegen.augment import Augmenter, run_config
-from asegen.augment import family as family_module
+from asegen.augment import growth as growth_module
 from asegen.augment.family import pool_size
 from asegen.augment.operations import fractional, similar_to_any
 
@@ -52,14 +52,14 @@ def assert_same(first, second, *, atol=0.0):
 def admissions(monkeypatch):
     """Record (start, slot, admitted) of every admission test."""
     seen = []
-    test = family_module._Growth._admissible
+    test = growth_module._Growth._admissible
 
     def recording(growth, slot):
         admitted = test(growth, slot)
         seen.append((growth.task.start, slot.index, admitted))
         return admitted
 
-    monkeypatch.setattr(family_module._Growth, "_admissible", recording)
+    monkeypatch.setattr(growth_module._Growth, "_admissible", recording)
     return seen
 
 

@@ -1,19 +1,8 @@
-"""A physics test kit for ASE calculators, shared by asegen's tests and its users.
+"""The checks of the test kit: derivatives, invariances, the calculator contract.
 
-Everything here speaks the plain ASE calculator interface, so the same checks
-run on ASE's analytic calculators, on asegen's models, and on yours::
-
-    from asegen.testing import STRUCTURES, check_calculator
-    check_calculator(my_calculator)            # every check on every structure
-
-or one check at a time, inside your own pytest parametrisation::
-
-    from asegen.testing import assert_forces_match_fd, make_bulk
-    assert_forces_match_fd(my_calculator, make_bulk("Si"), tolerance="float64")
-
-Derivative checks compare with central finite differences, which are only as
-accurate as the energies: run them in float64 (``TOLERANCES["float64"]``) and
-expect the looser ``TOLERANCES["float32"]`` otherwise.
+Each ``assert_*`` function raises an ``AssertionError`` that names the
+quantity, the worst difference and where it is; :func:`check_calculator` runs
+them all on the structures of :data:`~asegen.testing.structures.STRUCTURES`.
 """
 
 from __future__ import annotations
@@ -24,15 +13,14 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
-from ase.build import bulk, fcc111, molecule
 from ase.calculators.calculator import Calculator
 from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
-from ase.cluster import Icosahedron
 from ase.stress import voigt_6_to_full_3x3_stress
 from scipy.spatial.transform import Rotation
 
+from asegen.testing.structures import STRUCTURES
+
 __all__ = [
-    "STRUCTURES",
     "TOLERANCES",
     "Tolerance",
     "assert_batch_equals_loop",
@@ -45,12 +33,6 @@ __all__ = [
     "assert_rotation_invariant",
     "assert_stress_matches_fd",
     "check_calculator",
-    "make_alloy",
-    "make_bulk",
-    "make_cluster",
-    "make_molecule",
-    "make_slab",
-    "make_triclinic",
 ]
 
 
@@ -89,70 +71,6 @@ TOLERANCES: dict[str, Tolerance] = {
     "float32": Tolerance(
         energy=1e-4, forces=2e-2, stress=1e-3, fd_delta=1e-2, rtol=1e-4
     ),
-}
-
-
-def _rattled(atoms: Atoms, stdev: float, seed: int) -> Atoms:
-    atoms.rattle(stdev=stdev, seed=seed)
-    return atoms
-
-
-def make_bulk(element: str = "Cu", *, rattle: float = 0.05, seed: int = 0) -> Atoms:
-    """Return a rattled conventional cubic cell of ``element`` (Si: 8 atoms, fcc: 4)."""
-    return _rattled(bulk(element, cubic=True), rattle, seed)
-
-
-def make_triclinic(
-    element: str = "Cu", *, rattle: float = 0.05, seed: int = 0
-) -> Atoms:
-    """Return a 2-atom triclinic cell so small that a 5 Å cutoff spans many images."""
-    cell = np.array([[3.17, 0.0, 0.0], [1.03, 2.91, 0.0], [0.74, 0.86, 2.83]])
-    atoms = Atoms(
-        [element] * 2,
-        scaled_positions=[[0.0, 0.0, 0.0], [0.45, 0.55, 0.5]],
-        cell=cell,
-        pbc=True,
-    )
-    return _rattled(atoms, rattle, seed)
-
-
-def make_alloy(
-    elements: tuple[str, str] = ("Cu", "Au"), *, rattle: float = 0.05, seed: int = 0
-) -> Atoms:
-    """Return a rattled 8-atom fcc cell, every other atom of the second element."""
-    atoms = bulk(elements[0], "fcc", a=3.8, cubic=True).repeat((2, 1, 1))
-    atoms.symbols[1::2] = elements[1]
-    return _rattled(atoms, rattle, seed)
-
-
-def make_slab(element: str = "Cu", *, rattle: float = 0.05, seed: int = 0) -> Atoms:
-    """Return a rattled fcc(111) slab, 2x2x3 atoms, periodic in-plane only."""
-    atoms = fcc111(element, size=(2, 2, 3), vacuum=6.0)
-    atoms.pbc = (True, True, False)
-    return _rattled(atoms, rattle, seed)
-
-
-def make_molecule(name: str = "CH4", *, rattle: float = 0.02, seed: int = 0) -> Atoms:
-    """Return a rattled molecule from ASE's database, with a zero cell and no pbc."""
-    return _rattled(molecule(name), rattle, seed)
-
-
-def make_cluster(element: str = "Cu", *, rattle: float = 0.05, seed: int = 0) -> Atoms:
-    """Return a rattled 13-atom icosahedral cluster with a zero cell and no pbc."""
-    atoms = Icosahedron(element, noshells=2)
-    atoms.cell = np.zeros((3, 3))
-    atoms.pbc = False
-    return _rattled(atoms, rattle, seed)
-
-
-#: Named structure factories covering the cases a calculator must handle.
-STRUCTURES: dict[str, Callable[[], Atoms]] = {
-    "bulk": make_bulk,
-    "alloy": make_alloy,
-    "triclinic": make_triclinic,
-    "slab": make_slab,
-    "molecule": make_molecule,
-    "cluster": make_cluster,
 }
 
 

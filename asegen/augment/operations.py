@@ -13,6 +13,7 @@ import numpy as np
 from ase import Atoms
 from ase.geometry.cell import complete_cell
 from ase.neighborlist import neighbor_list
+from scipy.spatial import cKDTree
 
 __all__ = [
     "DECIMALS",
@@ -326,6 +327,14 @@ def too_close(atoms: Atoms, min_separation: float) -> bool:
         from matscipy.neighbours import neighbour_list
 
         distances = neighbour_list("d", atoms, min_separation)
+    elif not atoms.pbc.any():  # a molecule: no images, a k-d tree is cheapest
+        positions = atoms.positions
+        pairs = cKDTree(positions).query_pairs(min_separation, output_type="ndarray")
+        if len(pairs) == 0:
+            return False
+        distances = np.linalg.norm(
+            positions[pairs[:, 0]] - positions[pairs[:, 1]], axis=1
+        )
     else:
         distances = neighbor_list("d", atoms, min_separation, self_interaction=False)
     return bool((distances < min_separation).any())

@@ -1,9 +1,11 @@
-"""asegen augment against augment-atoms 0.2.0 on identical configs (EMT Cu cells).
+"""asegen augment against augment-atoms 0.2.0 on identical configs and inputs.
 
 Each run is a fresh process on a fresh output, in its own folder, with
 ``OMP_NUM_THREADS=1 MKL_NUM_THREADS=1``. The calculator is
-``+counting.emt()`` (``counting.py`` here: EMT counting and timing its calls),
-the same spec for both tools. Reported per run (medians over repeats):
+``+counting.emt()`` (``counting.py`` here: EMT counting and timing its calls;
+``--calculator chgnet`` for CHGNet) on fcc Cu cells, and
+``+counting.lennard_jones()`` on the ``ljmol`` molecules, the same spec for
+both tools. Reported per run (medians over repeats):
 
 - wall: the whole CLI process; gen: first calculator call to process exit
   (with workers, whose calls are not counted here: asegen's own generation
@@ -46,7 +48,7 @@ from ase.calculators.emt import EMT
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from make_inputs import SETS, cells  # noqa: E402
+from make_inputs import SETS, cells, molecules  # noqa: E402
 
 SETTINGS = {
     "n_per_structure": 20,
@@ -213,7 +215,8 @@ def main():
     parser.add_argument(
         "--sets",
         default="cu32,cu32:null,cu108,cu500",
-        help="input sets; NAME:null runs with cell_sigma null",
+        help="input sets (cu32, cu108, cu500, ljmol); NAME:null runs with "
+        "cell_sigma null; ljmol: 10 small molecules, n 10, +lennard_jones()",
     )
     parser.add_argument(
         "--calculator",
@@ -251,7 +254,14 @@ def main():
     for label in args.sets.split(","):
         name, _, variant = label.partition(":")
         settings = {**SETTINGS, "cell_sigma": None} if variant == "null" else SETTINGS
-        repeat, count = SETS[name]
+        calculator = args.calculator
+        if name == "ljmol":  # the anchor's LJ-mol case: molecules, default LJ
+            images = molecules()
+            settings = {**settings, "n_per_structure": 10, "cell_sigma": None}
+            calculator = "lennard_jones"
+        else:
+            images = cells(*SETS[name])
+        count = len(images)
         for tool, command in tools.items():
             records = []
             for k in range(args.repeats):
@@ -259,13 +269,11 @@ def main():
                 folder.mkdir(parents=True, exist_ok=True)
                 for stale in ("out.xyz", "counts.json"):
                     (folder / stale).unlink(missing_ok=True)
-                ase.io.write(folder / f"{name}_seeds.xyz", cells(repeat, count))
-                records.append(
-                    run_tool(command, folder, name, settings, args.calculator)
-                )
+                ase.io.write(folder / f"{name}_seeds.xyz", images)
+                records.append(run_tool(command, folder, name, settings, calculator))
             lines.append(row(tool, label, records, count))
             print(lines[-1], flush=True)
-            if "workers" not in tool:
+            if "workers" not in tool and name != "ljmol":  # EMT relabels metals
                 qualities[label, tool] = quality(records[-1]["output"])
     lines += ["", quality_table(qualities)]
     plot(qualities, out / "augment_diversity.png")

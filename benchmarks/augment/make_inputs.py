@@ -6,7 +6,9 @@ rattle, as in the spec of augment-atoms (section 5):
     python benchmarks/augment/make_inputs.py OUT_FOLDER
 
 writes cu32_seeds.xyz (10 cells of 32 atoms), cu108_seeds.xyz (3 × 108),
-cu500_seeds.xyz (2 × 500) and cu32_single.xyz (1 × 32, for batching).
+cu500_seeds.xyz (2 × 500) and cu32_single.xyz (1 × 32, for batching), and
+ljmol_seeds.xyz: 10 molecules of 4–11 atoms from ASE's g2 set, rattled by
+0.03 Å (the anchor's LJ-mol case: small molecules under ``+lennard_jones()``).
 """
 
 from __future__ import annotations
@@ -33,11 +35,26 @@ def cells(repeat, count, seed=0):
     return frames
 
 
+def molecules(count=10, seed=0):
+    """The first ``count`` g2 molecules of 4–11 atoms by name, rattled by 0.03 Å."""
+    from ase.collections import g2
+
+    rng = np.random.default_rng(seed)
+    names = sorted(name for name in g2.names if 4 <= len(g2[name]) <= 11)
+    frames = []
+    for name in names[:count]:
+        atoms = g2[name]
+        atoms.positions += rng.normal(0.0, 0.03, atoms.positions.shape)
+        frames.append(atoms)
+    return frames
+
+
 def main(folder):
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for name, (repeat, count) in SETS.items():
         ase.io.write(folder / f"{name}_seeds.xyz", cells(repeat, count))
+    ase.io.write(folder / "ljmol_seeds.xyz", molecules())
 
 
 if __name__ == "__main__":

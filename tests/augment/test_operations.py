@@ -190,6 +190,18 @@ def test_too_close_counts_periodic_images():
     assert not too_close(molecule, 0.3)
 
 
+@pytest.mark.parametrize("pbc", [False, (True, True, False)], ids=["molecule", "slab"])
+def test_too_close_equals_brute_force(pbc):
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        atoms = Atoms("Cu12", positions=rng.uniform(0, 6, (12, 3)), cell=[6, 6, 20])
+        atoms.pbc = pbc
+        distances = atoms.get_all_distances(mic=atoms.pbc.any())
+        shortest = distances[np.triu_indices(12, 1)].min()
+        for threshold in (0.999 * shortest, 1.001 * shortest):
+            assert too_close(atoms, threshold) == (shortest < threshold)
+
+
 def test_quantize_round_trips_through_extxyz_precision():
     values = np.random.default_rng(5).uniform(-50, 50, 1000)
     rounded = quantize(values)

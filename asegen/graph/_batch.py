@@ -241,9 +241,7 @@ def _concatenate(graphs: Sequence[AtomsGraph]) -> AtomsGraph:
         forces=_cat_labels([g.forces for g in graphs], atom_counts, (3,)),
         stress=_cat_labels([g.stress for g in graphs], structures_per_graph, (3, 3)),
         target=_cat_labels([g.target for g in graphs], structures_per_graph, None),
-        atomwise=_cat_labels(
-            [g.atomwise for g in graphs], atoms_per_graph.tolist(), None
-        ),
+        atomwise=_cat_labels([g.atomwise for g in graphs], atom_counts, None),
         additional=_cat_labels(
             [g.additional for g in graphs], structures_per_graph, None
         ),

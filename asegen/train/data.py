@@ -109,7 +109,7 @@ def make_datasets(
     train_idx, val_idx, test_idx = split_indices(
         len(structures), config, with_val=val_structures is not None
     )
-    widths = _head_widths(model)
+    widths = model.heads()
     labels: dict[str, Any] = {
         "target": None if model.predicts_energy else config.target,
         "heads": _trained_heads(config, widths),
@@ -130,11 +130,6 @@ def make_datasets(
     return train_set, val_set, test_set
 
 
-def _head_widths(model: AtomisticModel) -> dict[str, int]:
-    """Output width of each head of :data:`HEADS` in ``model`` (0: no such head)."""
-    return {head: model.heads().get(head, 0) for head in HEADS}
-
-
 def _trained_heads(config: TrainConfig, widths: dict[str, int]) -> dict[str, str]:
     """Map each head with a non-zero loss weight to the key of its target."""
     heads = {}
@@ -142,7 +137,7 @@ def _trained_heads(config: TrainConfig, widths: dict[str, int]) -> dict[str, str
         weight = getattr(config.weights, head)
         if weight == 0:
             continue
-        if not widths[head]:
+        if head not in widths:
             raise ConfigError(
                 f"train.weights.{head} is {weight} but the model has no {head} "
                 f"head; set model.{head}_output_features or the weight to 0"

@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 from typing import Any
 
+from asegen import _allocator
 from asegen._version import __version__
 
-# Put large CPU tensors on transparent huge pages. Without them, every fresh
-# tensor of tens of MB is paid for in page faults, which cost more than the
-# arithmetic on it (ALIGNN on Cu500 runs 1.7x faster; see docs/benchmarks.md).
-# torch reads the variable when it is imported, so this helps only when
-# asegen comes first; a value the user set wins.
-if "torch" not in sys.modules:
-    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+# Keep tensor memory in the process (huge pages, glibc's heap); see
+# asegen._allocator and docs/benchmarks.md. A value the user set wins.
+_allocator.configure()
 
 __all__ = ["ALIGNNCalculator", "Augmenter", "__version__", "load"]
 

@@ -15,6 +15,7 @@ from asegen._config import from_dict
 from asegen.augment.config import AugmentSettings
 from asegen.augment.driver import Finished, drive
 from asegen.augment.family import FamilyTask, Produced
+from asegen.augment.labels import default_batch_size
 from asegen.augment.parallel import drive_in_workers
 from asegen.augment.resume import as_images, plan_tasks
 from asegen.augment.streams import SlotStreams
@@ -132,7 +133,9 @@ class Augmenter:
         calculator); 1 runs in this process.
     batch_size
         Families grown in lockstep with a batching calculator, and structures
-        per call at most (1: one structure per call).
+        per call at most (1: one structure per call). Default: 32 when the
+        calculator's ``device`` is a GPU, 4 otherwise (see
+        :func:`~asegen.augment.labels.default_batch_size`).
     **settings
         :class:`~asegen.augment.config.AugmentSettings` fields
         (``n_per_structure``, ``T``, ``beta``, ``sigma_range``, ``seed``, ...).
@@ -151,13 +154,15 @@ class Augmenter:
         calculator: BaseCalculator,
         *,
         workers: int = 1,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         **settings: Any,
     ) -> None:
         if not isinstance(calculator, BaseCalculator):
             raise ConfigError(
                 f"calculator must be an ASE calculator, got {type(calculator).__name__}"
             )
+        if batch_size is None:
+            batch_size = default_batch_size(calculator)
         for name, value in (("workers", workers), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")

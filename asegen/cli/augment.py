@@ -22,10 +22,9 @@ __all__ = ["augment"]
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
-    default=32,
-    show_default=True,
+    default=None,
     help="Families grown in lockstep (and structures per call at most) by a "
-    "calculator with calculate_batch.",
+    "calculator with calculate_batch.  [default: 32 on a GPU, 4 on a CPU]",
 )
 @click.option(
     "--set",
@@ -35,7 +34,7 @@ __all__ = ["augment"]
     help="Override a config value, e.g. --set config.seed=1.",
 )
 def augment(
-    config: Path, workers: int, batch_size: int, overrides: tuple[str, ...]
+    config: Path, workers: int, batch_size: int | None, overrides: tuple[str, ...]
 ) -> None:
     """Grow labelled, off-equilibrium structures from the inputs of CONFIG.
 

@@ -15,11 +15,17 @@ generated structures per wave width with EMT (which labels physically; the
 untrained network does not), averaged over five seeds: wave batching changes
 which structures are made, not how good they are.
 
+``sizes``: the cost per structure of one ``calculate_batch`` over 32 strained,
+rattled Cu32 cells for every ``batch_size`` in ``--widths`` (best of
+``--repeats``): where batching stops paying on a CPU.
+
     OMP_NUM_THREADS=1 python benchmarks/augment/batching.py            # CPU
     python benchmarks/augment/batching.py --device cuda --families 256  # GPU
     OMP_NUM_THREADS=1 python benchmarks/augment/batching.py --case seeds
     OMP_NUM_THREADS=1 python benchmarks/augment/batching.py --case seeds \
         --model benchmark --widths 1 32
+    OMP_NUM_THREADS=1 python benchmarks/augment/batching.py --case sizes \
+        --model benchmark --widths 1 2 4 8 16 32
 """
 
 from __future__ import annotations
@@ -187,6 +193,24 @@ def seeds_case(args, calc):
     diversity(args)
 
 
+def sizes_case(args, calc):
+    images = cells(2, 32)
+    print("| batch_size | ms per structure |")
+    print("|---|---|")
+    for size in args.widths:
+        calc.calculate_batch(images, batch_size=size)  # warm-up
+        best = min(
+            timed(calc.calculate_batch, images, size) for _ in range(args.repeats)
+        )
+        print(f"| {size} | {1000 * best / len(images):.2f} |")
+
+
+def timed(evaluate, images, batch_size):
+    start = time.perf_counter()
+    evaluate(images, batch_size=batch_size)
+    return time.perf_counter() - start
+
+
 def spread(frames):
     """Spread of the new structures: E/atom std, max|F| std, levels."""
     new = [a for a in frames if a.info["level"] > 0]
@@ -228,11 +252,19 @@ def diversity(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--case", choices=("families", "seeds"), default="families")
+    parser.add_argument(
+        "--case", choices=("families", "seeds", "sizes"), default="families"
+    )
     parser.add_argument("--families", type=int, help="starting cells (32 / 2)")
     parser.add_argument("--n-per-structure", type=int, help="family size (4 / 64)")
     parser.add_argument("--batch-size", type=int, default=None, help="(32 / 64)")
-    parser.add_argument("--widths", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument(
+        "--widths",
+        type=int,
+        nargs="+",
+        default=[1, 8, 32],
+        help="wave widths (seeds) or batch sizes (sizes)",
+    )
     parser.add_argument("--model", choices=("tiny", "benchmark"), default="tiny")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
@@ -244,7 +276,8 @@ def main():
     calc = network(args.model, args.device)
     run(calc, cells(2, 2), args.batch_size, 2)  # warm-up
     header(calc)
-    (seeds_case if few else families_case)(args, calc)
+    cases = {"families": families_case, "seeds": seeds_case, "sizes": sizes_case}
+    cases[args.case](args, calc)
 
 
 if __name__ == "__main__":

@@ -61,3 +61,18 @@ def test_alignn_batches_match_single_calls():
         assert a.get_potential_energy() == pytest.approx(
             b.get_potential_energy(), abs=1e-8
         )
+
+
+class GpuBatchEMT(BatchEMT):
+    """A batching calculator that says it runs on a GPU (it does not)."""
+
+    device = "cuda:0"
+
+
+@pytest.mark.parametrize(("calc", "largest"), [(BatchEMT, 4), (GpuBatchEMT, 32)])
+def test_default_batch_follows_the_calculators_device(calc, largest):
+    # 40 families: a GPU calculator labels 32 per call, a CPU one 4
+    cells = [cu_cell(k % 4) for k in range(40)]
+    BatchEMT.batches = []
+    run(calc(), cells)
+    assert max(BatchEMT.batches) == largest

@@ -133,9 +133,9 @@ class Augmenter:
         calculator); 1 runs in this process.
     batch_size
         Families grown in lockstep with a batching calculator, and structures
-        per call at most (1: one structure per call). Default: 32 when the
-        calculator's ``device`` is a GPU, 4 otherwise (see
-        :func:`~asegen.augment.labels.default_batch_size`).
+        per call at most (1: one structure per call). Default: the
+        calculator's ``batch_size`` (asegen's torch calculators: 32 on a GPU,
+        4 on a CPU), else 4.
     **settings
         :class:`~asegen.augment.config.AugmentSettings` fields
         (``n_per_structure``, ``T``, ``beta``, ``sigma_range``, ``seed``, ...).

@@ -70,20 +70,17 @@ def copy_atoms(atoms: Atoms) -> Atoms:
     return copy
 
 
-GPU_BATCH, CPU_BATCH = 32, 4
-
-
 def default_batch_size(calculator: BaseCalculator) -> int:
-    """Structures per batched call: 32 on a GPU, 4 elsewhere.
+    """Structures per batched call: the calculator's ``batch_size``, else 4.
 
-    On a CPU a structure costs as much inside a batch as alone, and a large
-    batch makes tensors too large for the allocator's reused heap blocks: a
-    128-feature ALIGNN labels Cu32 cells at 49–64 ms each in calls of 1–4
-    and 87–106 ms in calls of 8–32 (``benchmarks/augment/batching.py --case
-    sizes``). The device is read from the calculator's ``device`` attribute.
+    asegen's torch calculators choose 32 on a GPU and 4 on a CPU, where a
+    structure costs as much inside a batch as alone and large batches are
+    slower: a 128-feature ALIGNN labels Cu32 cells at 49–64 ms each in calls
+    of 1–4 and 87–106 ms in calls of 8–32 (``benchmarks/augment/batching.py
+    --case sizes``).
     """
-    device = str(getattr(calculator, "device", "cpu"))
-    return GPU_BATCH if device.startswith("cuda") else CPU_BATCH
+    size = getattr(calculator, "batch_size", None)
+    return size if isinstance(size, int) and size >= 1 else 4
 
 
 def has_batch_hook(calculator: BaseCalculator) -> bool:

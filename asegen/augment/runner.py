@@ -47,8 +47,8 @@ def run_config(
         Worker processes over starting structures.
     batch_size
         Families grown in lockstep, and structures per call at most, with a
-        calculator that has ``calculate_batch``; default 32 on a GPU, 4 on a
-        CPU.
+        calculator that has ``calculate_batch``; default: the calculator's
+        ``batch_size`` (32 on a GPU, 4 on a CPU for asegen's), else 4.
     overrides
         ``section.key=value`` strings applied to the config.
     progress

@@ -24,7 +24,8 @@ __all__ = ["augment"]
     type=click.IntRange(min=1),
     default=None,
     help="Families grown in lockstep (and structures per call at most) by a "
-    "calculator with calculate_batch.  [default: 32 on a GPU, 4 on a CPU]",
+    "calculator with calculate_batch.  [default: the calculator's choice; "
+    "asegen's: 32 on a GPU, 4 on a CPU]",
 )
 @click.option(
     "--set",

@@ -64,15 +64,30 @@ def test_alignn_batches_match_single_calls():
 
 
 class GpuBatchEMT(BatchEMT):
-    """A batching calculator that says it runs on a GPU (it does not)."""
+    """A batching calculator that asks for GPU-sized batches."""
 
-    device = "cuda:0"
+    batch_size = 32
 
 
 @pytest.mark.parametrize(("calc", "largest"), [(BatchEMT, 4), (GpuBatchEMT, 32)])
-def test_default_batch_follows_the_calculators_device(calc, largest):
-    # 40 families: a GPU calculator labels 32 per call, a CPU one 4
+def test_default_batch_is_the_calculators_choice(calc, largest):
+    # 40 families: labelled 32 per call when the calculator asks for it, else 4
     cells = [cu_cell(k % 4) for k in range(40)]
     BatchEMT.batches = []
     run(calc(), cells)
     assert max(BatchEMT.batches) == largest
+
+
+def test_torch_calculators_choose_small_batches_on_a_cpu():
+    from calculator_factories import alignn_calculator
+
+    calc = alignn_calculator(dtype=torch.float64)
+    assert calc.batch_size == 4
+    assert Augmenter(calc).batch_size == 4
+    calls = []  # structures per model call
+    calc.model.register_forward_pre_hook(
+        lambda module, args: calls.append(len(args[0].n_atoms))
+    )
+    cells = [cu_cell(k % 4, repeat=(1, 1, 2)) for k in range(10)]
+    assert len(calc.calculate_batch(cells)) == 10
+    assert calls == [4, 4, 2]

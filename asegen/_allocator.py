@@ -3,7 +3,7 @@
 A force evaluation allocates and frees hundreds of tensors of 0.1–30 MB.
 With the C library's defaults every such tensor is new memory from the
 kernel, paid for in page faults that cost more than the arithmetic on it
-(ALIGNN on a 32-atom Cu cell: 28,000 faults and 45 % of the time per
+(ALIGNN on a 32-atom Cu cell: 28,800 faults and 43 % of the time per
 evaluation). Two settings keep that memory in the process instead:
 
 - torch's ``THP_MEM_ALLOC_ENABLE=1`` puts tensors of 2 MB and more on

@@ -2,7 +2,10 @@
 
 Workers are forked on Linux when torch is not loaded (they start at once and
 share the calculator as it is) and spawned otherwise (safe with torch's
-threads; the calculator is pickled). Each takes starting structures from a
+threads; the calculator is pickled). Unless ``OMP_NUM_THREADS`` is set, each
+worker gets an equal share of the cores as its thread count: N workers of a
+torch calculator that each start one thread per core slow each other down
+many times over. Each takes starting structures from a
 shared task queue and sends every structure back as soon as it is accepted;
 the main process owns the output. Workers ignore SIGINT: on Ctrl-C, or on an
 error anywhere, the main process stops them all.
@@ -10,7 +13,9 @@ error anywhere, the main process stops them all.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
 import pickle
 import queue
 import signal
@@ -67,8 +72,9 @@ def drive_in_workers(
         context.Process(target=_work, args=work, daemon=True) for _ in range(count)
     ]
     try:
-        for process in processes:  # before any queue has a feeder thread to fork
-            process.start()
+        with _threads_per_worker(count):
+            for process in processes:  # before any queue has a feeder thread to fork
+                process.start()
         for task in [*tasks, *[None] * count]:
             todo.put(task)
         remaining = len(tasks)
@@ -99,6 +105,22 @@ def _context() -> Any:
     if sys.platform == "linux" and "torch" not in sys.modules:
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
+
+
+@contextlib.contextmanager
+def _threads_per_worker(workers: int) -> Iterator[None]:
+    """Set ``OMP_NUM_THREADS`` to cores // workers while workers start."""
+    if "OMP_NUM_THREADS" in os.environ:
+        yield
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+    os.environ["OMP_NUM_THREADS"] = str(
+        max(1, (cores or os.cpu_count() or 1) // workers)
+    )
+    try:
+        yield
+    finally:
+        del os.environ["OMP_NUM_THREADS"]
 
 
 def _check_alive(processes: list[Any]) -> None:

@@ -15,6 +15,10 @@ generated structures per wave width with EMT (which labels physically; the
 untrained network does not), averaged over five seeds: wave batching changes
 which structures are made, not how good they are.
 
+``workers``: the same augmentation one structure per call in one process and
+in ``--workers`` worker processes (each gets its share of the cores as
+threads).
+
 ``sizes``: the cost per structure of one ``calculate_batch`` over 32 strained,
 rattled Cu32 cells for every ``batch_size`` in ``--widths`` (best of
 ``--repeats``): where batching stops paying on a CPU.
@@ -24,6 +28,7 @@ rattled Cu32 cells for every ``batch_size`` in ``--widths`` (best of
     OMP_NUM_THREADS=1 python benchmarks/augment/batching.py --case seeds
     OMP_NUM_THREADS=1 python benchmarks/augment/batching.py --case seeds \
         --model benchmark --widths 1 32
+    python benchmarks/augment/batching.py --case workers --model benchmark
     OMP_NUM_THREADS=1 python benchmarks/augment/batching.py --case sizes \
         --model benchmark --widths 1 2 4 8 16 32
 """
@@ -193,6 +198,31 @@ def seeds_case(args, calc):
     diversity(args)
 
 
+def workers_case(args, calc):
+    images = cells(2, args.families)
+    print("| workers | structures | seconds | structures/s | speed-up |")
+    print("|---|---|---|---|---|")
+    baseline = None
+    for workers in sorted({1, args.workers}):
+        augmenter = Augmenter(
+            calc,
+            workers=workers,
+            batch_size=1,
+            n_per_structure=args.n_per_structure,
+            seed=0,
+            cell_sigma=0.02,
+            max_force=1e6,
+        )
+        start = time.perf_counter()
+        out = list(augmenter.run(images))
+        seconds = time.perf_counter() - start
+        baseline = baseline or seconds
+        print(
+            f"| {workers} | {len(out)} | {seconds:.2f} | {len(out) / seconds:.1f} | "
+            f"{baseline / seconds:.2f}x |"
+        )
+
+
 def sizes_case(args, calc):
     images = cells(2, 32)
     print("| batch_size | ms per structure |")
@@ -253,7 +283,7 @@ def diversity(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--case", choices=("families", "seeds", "sizes"), default="families"
+        "--case", choices=("families", "seeds", "workers", "sizes"), default="families"
     )
     parser.add_argument("--families", type=int, help="starting cells (32 / 2)")
     parser.add_argument("--n-per-structure", type=int, help="family size (4 / 64)")
@@ -268,6 +298,7 @@ def main():
     parser.add_argument("--model", choices=("tiny", "benchmark"), default="tiny")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--workers", type=int, default=2, help="(workers case)")
     args = parser.parse_args()
     few = args.case == "seeds"
     args.families = args.families or (2 if few else 32)
@@ -276,7 +307,12 @@ def main():
     calc = network(args.model, args.device)
     run(calc, cells(2, 2), args.batch_size, 2)  # warm-up
     header(calc)
-    cases = {"families": families_case, "seeds": seeds_case, "sizes": sizes_case}
+    cases = {
+        "families": families_case,
+        "seeds": seeds_case,
+        "workers": workers_case,
+        "sizes": sizes_case,
+    }
     cases[args.case](args, calc)
 
 

@@ -1,5 +1,6 @@
 """Small inputs, configs and CLI helpers shared by the augment tests."""
 
+import os
 from typing import ClassVar
 
 import numpy as np
@@ -69,6 +70,19 @@ class BatchEMT(EMT):
             calc.calculate(atoms, ["energy", "forces", *stress])
             results.append(dict(calc.results))
         return results
+
+
+class ThreadsEMT(EMT):
+    """EMT that appends the ``OMP_NUM_THREADS`` it runs under to ``log``."""
+
+    def __init__(self, log):
+        super().__init__()
+        self.log = str(log)
+
+    def calculate(self, *args, **kwargs):
+        with open(self.log, "a") as handle:
+            handle.write(f"{os.environ.get('OMP_NUM_THREADS')}\n")
+        super().calculate(*args, **kwargs)
 
 
 class InterruptingEMT(EMT):

@@ -1,6 +1,7 @@
 """``asegen augment CONFIG``: anchor configs, outputs, resume, errors, workers."""
 
 import multiprocessing
+import os
 import shutil
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from ase.calculators.emt import EMT
 from augment_helpers import (
     SETTINGS,
     InterruptingEMT,
+    ThreadsEMT,
     cu_cell,
     run_fail,
     run_ok,
@@ -206,6 +208,24 @@ def test_workers_give_the_same_file(workdir, monkeypatch, start_method):
     write_config(workdir, cell_sigma=0.02, output="parallel.xyz", name="parallel.yaml")
     run_ok("augment", "parallel.yaml", "--workers", "2")
     assert (workdir / "parallel.xyz").read_bytes() == (workdir / "out.xyz").read_bytes()
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+@pytest.mark.parametrize("preset", [None, "3"])
+def test_workers_share_the_cores(tmp_path, monkeypatch, start_method, preset):
+    """Two workers get half the cores each as threads; a value the user set wins."""
+    context = multiprocessing.get_context(start_method)
+    monkeypatch.setattr(parallel, "_context", lambda: context)
+    if preset is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", preset)
+    log = tmp_path / "threads.log"
+    augmenter = Augmenter(ThreadsEMT(log), workers=2, n_per_structure=2)
+    assert len(list(augmenter.run([cu_cell(0), cu_cell(1)]))) == 4
+    share = str(max(1, len(os.sched_getaffinity(0)) // 2))
+    assert set(log.read_text().split()) == {preset or share}
+    assert os.environ.get("OMP_NUM_THREADS") == preset  # the main process: as it was
 
 
 class UnpicklableEMT(EMT):

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 import sys
 
 __all__ = ["configure"]
@@ -45,11 +44,19 @@ def configure() -> None:
     """Apply both settings unless the user chose otherwise (see module docs)."""
     if "torch" not in sys.modules:
         os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
-    if _user_chose_malloc() or platform.libc_ver()[0] != "glibc":
+    if _user_chose_malloc() or not _glibc():
         return
     mallopt = ctypes.CDLL(None).mallopt
     mallopt(M_MMAP_THRESHOLD, HEAP_BLOCK)
     mallopt(M_TRIM_THRESHOLD, KEEP_FREED)
+
+
+def _glibc() -> bool:
+    # what platform.libc_ver() asks first, without importing platform (3 ms)
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION") is not None
+    except (AttributeError, ValueError, OSError):  # no confstr, or not glibc
+        return False
 
 
 def _user_chose_malloc() -> bool:

@@ -113,10 +113,11 @@ def _threads_per_worker(workers: int) -> Iterator[None]:
     if "OMP_NUM_THREADS" in os.environ:
         yield
         return
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
-    os.environ["OMP_NUM_THREADS"] = str(
-        max(1, (cores or os.cpu_count() or 1) // workers)
-    )
+    if hasattr(os, "sched_getaffinity"):  # the cores this process may use
+        cores = len(os.sched_getaffinity(0))
+    else:
+        cores = os.cpu_count() or 1
+    os.environ["OMP_NUM_THREADS"] = str(max(1, cores // workers))
     try:
         yield
     finally:

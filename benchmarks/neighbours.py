@@ -15,12 +15,11 @@ CPU (Linux), allocated-memory growth on CUDA.
 import argparse
 import os
 import platform
-import statistics
 import subprocess
 import sys
-import time
 
 import torch
+from _timing import median_ms
 from ase.build import bulk
 from ase.neighborlist import neighbor_list as ase_neighbor_list
 from matscipy.neighbours import neighbour_list as matscipy_neighbour_list
@@ -28,16 +27,6 @@ from matscipy.neighbours import neighbour_list as matscipy_neighbour_list
 from asegen.graph import atoms_to_graph, neighbor_list, torch_neighbor_list
 
 REPEATS_FOR = {1: 1, 8: 2, 64: 5, 512: 5, 4096: 5}
-
-
-def timed(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
 
 
 def silicon(n_atoms):
@@ -125,17 +114,17 @@ def main():
         repeats = args.repeats if n <= 4096 else max(1, args.repeats // 2)
         for cutoff in args.cutoffs:
             pairs = len(matscipy_neighbour_list("i", atoms, cutoff))
-            t_ms = timed(
+            t_ms = median_ms(
                 lambda a=atoms, c=cutoff: matscipy_neighbour_list("ijS", a, c), repeats
             )
-            t_nl = timed(lambda a=atoms, c=cutoff: neighbor_list(a, c), repeats)
-            t_graph = timed(lambda a=atoms, c=cutoff: atoms_to_graph(a, c), repeats)
-            t_torch = timed(torch_search(atoms, cutoff, device), repeats)
+            t_nl = median_ms(lambda a=atoms, c=cutoff: neighbor_list(a, c), repeats)
+            t_graph = median_ms(lambda a=atoms, c=cutoff: atoms_to_graph(a, c), repeats)
+            t_torch = median_ms(torch_search(atoms, cutoff, device), repeats)
             peak = peak_memory_in_child(len(atoms), cutoff, device)
             t_ase = None
             if n <= args.skip_ase_above:
                 ase_repeats = repeats if n <= 512 else 1
-                t_ase = timed(
+                t_ase = median_ms(
                     lambda a=atoms, c=cutoff: ase_neighbor_list("ijS", a, c),
                     ase_repeats,
                 )

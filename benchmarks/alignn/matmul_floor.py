@@ -17,9 +17,7 @@ with ``--alignn-ms Si64=50.7 ...`` to print the bound.
 """
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import asegen  # noqa: F401  (before torch, as in a user's script)
@@ -29,7 +27,9 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).parents[1]))
 from _anchor_config import BENCHMARK_CONFIG
+from _timing import median_ms
 from speed import SYSTEMS, make_atoms
 
 MATMULS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default}
@@ -55,16 +55,6 @@ def evaluate(calc, atoms):
     from ase.calculators.calculator import all_changes
 
     calc.calculate(atoms, ["energy", "forces", "stress"], all_changes)
-
-
-def median_ms(fn, repeats=5):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
 
 
 def main():

@@ -39,7 +39,6 @@ def measure(system: str, repeats: int) -> dict:
 
     # isort: split
     import torch
-    from ase.build import bulk
 
     from asegen.calculators import ALIGNNCalculator
     from asegen.models.alignn import ALIGNN
@@ -47,16 +46,12 @@ def measure(system: str, repeats: int) -> dict:
 
     sys.path.insert(0, str(Path(__file__).parent))
     from _anchor_config import BENCHMARK_CONFIG
+    from speed import crystal
 
     torch.manual_seed(0)
     config, _ = config_from_alignn(BENCHMARK_CONFIG)
     calc = ALIGNNCalculator(ALIGNN(config))
-    element, k = SYSTEMS[system]
-    atoms = (
-        bulk("Si", "diamond", a=5.43, cubic=True)
-        if element == "Si"
-        else bulk("Cu", "fcc", a=3.615, cubic=True)
-    ).repeat(k)
+    atoms = crystal(*SYSTEMS[system])
     atoms.rattle(0.02, seed=1)
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     for _ in range(2):

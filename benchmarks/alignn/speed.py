@@ -42,9 +42,13 @@ SIDES = ("alignn", "asegen-from-alignn", "asegen-default")
 
 
 def make_atoms(name):
+    return crystal(*SYSTEMS[name])
+
+
+def crystal(element, k):
+    """Diamond Si or fcc Cu, the cubic cell repeated k times along each axis."""
     from ase.build import bulk
 
-    element, k = SYSTEMS[name]
     if element == "Si":
         return bulk("Si", "diamond", a=5.43, cubic=True).repeat(k)
     return bulk("Cu", "fcc", a=3.615, cubic=True).repeat(k)

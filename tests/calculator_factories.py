@@ -11,8 +11,7 @@ from ase.calculators.emt import EMT
 from ase.calculators.lj import LennardJones
 
 from asegen.calculators import ALIGNNCalculator
-from asegen.models.alignn import ALIGNN
-from asegen.models.alignn_config import ALIGNNConfig
+from asegen.models.alignn import ALIGNN, ALIGNNConfig
 
 TINY = {
     "hidden_features": 16,

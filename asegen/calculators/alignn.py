@@ -9,8 +9,7 @@ import torch
 
 from asegen.calculators.base import TorchCalculator
 from asegen.errors import DataFormatError
-from asegen.models.alignn import ALIGNN
-from asegen.models.alignn_weights import load_alignn_run
+from asegen.models.alignn import ALIGNN, load_alignn_run
 from asegen.models.checkpoint import load_checkpoint
 
 __all__ = ["ALIGNNCalculator"]

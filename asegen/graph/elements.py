@@ -11,7 +11,7 @@ name               width  content
 ``atomic_number``  1      Z as a float
 =================  =====  ==================================================
 
-Sources and licence: ``asegen/graph/data/NOTICE.md``. Rows of elements a
+Sources and licence: ``asegen/graph/tables/NOTICE.md``. Rows of elements a
 table does not cover are zero.
 """
 
@@ -50,11 +50,11 @@ def _load(name: str) -> Tensor:
     if name == "atomic_number":
         table[:, 0] = torch.arange(MAX_ATOMIC_NUMBER + 1, dtype=torch.float64)
         return table
-    data = resources.files("asegen.graph").joinpath("data")
+    tables = resources.files("asegen.graph").joinpath("tables")
     if name == "cgcnn":
-        rows = json.loads(data.joinpath("cgcnn_atom_init.json").read_text())
+        rows = json.loads(tables.joinpath("cgcnn_atom_init.json").read_text())
     else:
-        rows = json.loads(data.joinpath("basic_features.json").read_text())["rows"]
+        rows = json.loads(tables.joinpath("basic_features.json").read_text())["rows"]
     for key, values in rows.items():
         table[int(key)] = torch.tensor(values, dtype=torch.float64)
     if name == "cgcnn":

@@ -4,8 +4,7 @@ Each model follows :class:`~asegen.models.base.AtomisticModel`; forces and
 stress of energy models come from :func:`~asegen.models.potential.predict`.
 """
 
-from asegen.models.alignn import ALIGNN
-from asegen.models.alignn_config import ALIGNNConfig
+from asegen.models.alignn import ALIGNN, ALIGNNConfig
 from asegen.models.base import MODELS, AtomisticModel
 from asegen.models.checkpoint import load_checkpoint, save_checkpoint
 from asegen.models.potential import predict

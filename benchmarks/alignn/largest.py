@@ -38,7 +38,7 @@ def worker(k: int) -> dict:
 
     from asegen.calculators import ALIGNNCalculator
     from asegen.models import ALIGNN
-    from asegen.models.alignn_compat import config_from_alignn
+    from asegen.models.alignn import config_from_alignn
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     torch.manual_seed(0)

@@ -67,7 +67,7 @@ def main():
 
     from asegen.calculators import ALIGNNCalculator
     from asegen.models import ALIGNN
-    from asegen.models.alignn_compat import config_from_alignn
+    from asegen.models.alignn import config_from_alignn
 
     config, _ = config_from_alignn(dict(BENCHMARK_CONFIG))
     torch.manual_seed(0)

@@ -41,8 +41,7 @@ def measure(system: str, repeats: int) -> dict:
     import torch
 
     from asegen.calculators import ALIGNNCalculator
-    from asegen.models.alignn import ALIGNN
-    from asegen.models.alignn_compat import config_from_alignn
+    from asegen.models.alignn import ALIGNN, config_from_alignn
 
     sys.path.insert(0, str(Path(__file__).parent))
     from _anchor_config import BENCHMARK_CONFIG

@@ -51,9 +51,7 @@ from make_inputs import cells
 
 from asegen.augment import Augmenter
 from asegen.calculators import ALIGNNCalculator
-from asegen.models.alignn import ALIGNN
-from asegen.models.alignn_compat import config_from_alignn
-from asegen.models.alignn_config import ALIGNNConfig
+from asegen.models.alignn import ALIGNN, ALIGNNConfig, config_from_alignn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "alignn"))
 from _anchor_config import BENCHMARK_CONFIG

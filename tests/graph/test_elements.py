@@ -8,7 +8,7 @@ from asegen.graph.elements import ELEMENT_TABLE_WIDTHS, element_table
 
 
 def test_cgcnn_table_is_the_file_jarvis_tools_ships():
-    data = resources.files("asegen.graph").joinpath("data/cgcnn_atom_init.json")
+    data = resources.files("asegen.graph").joinpath("tables/cgcnn_atom_init.json")
     digest = hashlib.sha256(data.read_bytes()).hexdigest()
     assert digest == "aab9b30f300e1b871b560ef2a715c4356880349293b222b4a14608ff872c80fe"
 

@@ -9,7 +9,7 @@ from calculator_factories import ALIGNN_COMPATIBLE, alignn_calculator, alignn_mo
 
 from asegen.errors import ConfigError
 from asegen.graph import atoms_to_graph
-from asegen.models.alignn_config import ALIGNNConfig
+from asegen.models.alignn import ALIGNNConfig
 from asegen.models.potential import predict
 from asegen.testing import assert_forces_match_fd, assert_stress_matches_fd
 

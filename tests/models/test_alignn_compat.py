@@ -8,8 +8,11 @@ from _anchor_config import BENCHMARK_CONFIG
 
 from asegen.calculators import ALIGNNCalculator
 from asegen.errors import ConfigError, DataFormatError, InputNotFoundError
-from asegen.models.alignn_compat import config_from_alignn, train_config_from_alignn
-from asegen.models.alignn_weights import state_dict_from_alignn
+from asegen.models.alignn import (
+    config_from_alignn,
+    state_dict_from_alignn,
+    train_config_from_alignn,
+)
 
 
 def test_benchmark_config_maps_to_alignn_settings():

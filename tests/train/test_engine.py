@@ -14,8 +14,7 @@ from calculator_factories import TINY
 
 from asegen.calculators import ALIGNNCalculator
 from asegen.errors import ConfigError
-from asegen.models.alignn import ALIGNN
-from asegen.models.alignn_config import ALIGNNConfig
+from asegen.models.alignn import ALIGNN, ALIGNNConfig
 from asegen.models.checkpoint import load_checkpoint
 from asegen.train import TrainConfig, fit_reference_energies, train
 from asegen.train import engine as engine_module

@@ -20,7 +20,7 @@ from asegen.data._alignn import read_alignn_folder
 from asegen.errors import ConfigError, DataFormatError
 from asegen.graph import atoms_to_graph
 from asegen.models import ALIGNN, ALIGNNConfig
-from asegen.models.alignn_compat import config_from_alignn, train_config_from_alignn
+from asegen.models.alignn import config_from_alignn, train_config_from_alignn
 from asegen.train import LossWeights, TrainConfig, train
 from asegen.train.data import head_target
 from asegen.train.losses import loss_terms

@@ -4,10 +4,10 @@ The alignn package (``alignn_atomwise_pure`` and ``alignn_atomwise`` models
 with the ``pure_torch`` neighbour strategy) stores a run as a directory with
 ``config.json`` (its TrainingConfig with a ``model`` block) and
 ``best_model.pt`` (a plain state dict). :func:`config_from_alignn` gives the
-same network's :class:`~asegen.models.alignn_config.ALIGNNConfig` with
+same network's :class:`~asegen.models.alignn.ALIGNNConfig` with
 alignn's graph settings: nearest-K cut, normalised ("mean") aggregation, no
 envelope, degenerate angle pairs kept;
-:func:`~asegen.models.alignn_weights.load_alignn_run` adds the weights.
+:func:`~asegen.models.alignn.load_alignn_run` adds the weights.
 
 Every key of both schemas is known here: unknown keys are rejected with the
 closest valid one, and options whose alignn behaviour asegen cannot or will
@@ -21,7 +21,7 @@ from typing import Any
 from asegen._config import unknown_key_error
 from asegen.errors import ConfigError
 from asegen.graph.units import EV_PER_A3_IN_GPA
-from asegen.models.alignn_config import ALIGNNConfig
+from asegen.models.alignn.config import ALIGNNConfig
 
 __all__ = [
     "ALIGNN_MODEL_DEFAULTS",

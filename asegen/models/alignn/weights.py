@@ -16,8 +16,8 @@ from typing import Any
 import torch
 
 from asegen.errors import DataFormatError, InputNotFoundError
-from asegen.models.alignn import ALIGNN
-from asegen.models.alignn_compat import config_from_alignn
+from asegen.models.alignn.compat import config_from_alignn
+from asegen.models.alignn.network import ALIGNN
 from asegen.models.checkpoint import state_dtype
 
 __all__ = ["load_alignn_run", "state_dict_from_alignn"]

@@ -2,7 +2,7 @@
 
 Field names follow the alignn package's model block and TrainingConfig where
 the meaning is the same, so an alignn ``config.json`` maps onto this class
-field by field (:mod:`asegen.models.alignn_compat`). The defaults are asegen's
+field by field (:mod:`asegen.models.alignn.compat`). The defaults are asegen's
 choices for a new force field; the alignn-compatible values are noted.
 """
 

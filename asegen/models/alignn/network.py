@@ -34,8 +34,8 @@ from asegen._config import from_dict
 from asegen.graph import AtomsGraph, edge_vectors
 from asegen.graph.elements import element_table
 from asegen.graph.triplets import bond_angle_cosines, line_graph
-from asegen.models import alignn_compat
-from asegen.models.alignn_config import ALIGNNConfig
+from asegen.models.alignn import compat as alignn_compat
+from asegen.models.alignn.config import ALIGNNConfig
 from asegen.models.base import AtomisticModel, register_model
 from asegen.nn import MLP, GaussianRBF, polynomial_envelope, scatter_mean, scatter_sum
 from asegen.nn.norm import layer_norm_silu

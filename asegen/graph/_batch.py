@@ -108,7 +108,6 @@ def atoms_to_graph(
     cutoff: float | None = None,
     *,
     max_neighbors: int | None = None,
-    cutoff_extra: float | None = None,
     dtype: torch.dtype | None = None,
     device: torch.device | str | None = None,
     pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -118,7 +117,7 @@ def atoms_to_graph(
     """Build one :class:`AtomsGraph` holding every structure of ``images``.
 
     Neighbours come from :func:`asegen.graph.neighbor_list` (same meaning of
-    ``cutoff``, ``max_neighbors`` and ``cutoff_extra``). Labels are read from
+    ``cutoff`` and ``max_neighbors``). Labels are read from
     the results already stored on each structure's calculator (for example a
     ``SinglePointCalculator``); no calculation is triggered.
 
@@ -126,7 +125,7 @@ def atoms_to_graph(
     ----------
     images
         One structure or an iterable of them.
-    cutoff, max_neighbors, cutoff_extra
+    cutoff, max_neighbors
         Passed to :func:`asegen.graph.neighbor_list`.
     dtype
         Floating-point dtype of the tensors (default: torch's default dtype).
@@ -149,9 +148,7 @@ def atoms_to_graph(
         if cutoff is None:
             raise ValueError("atoms_to_graph needs a cutoff or precomputed pairs")
         pairs = [
-            neighbor_list(
-                atoms, cutoff, max_neighbors=max_neighbors, cutoff_extra=cutoff_extra
-            )
+            neighbor_list(atoms, cutoff, max_neighbors=max_neighbors)
             for atoms in images
         ]
     dtype = dtype or torch.get_default_dtype()

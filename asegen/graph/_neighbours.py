@@ -27,7 +27,6 @@ def neighbor_list(
     cutoff: float,
     *,
     max_neighbors: int | None = None,
-    cutoff_extra: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return the directed neighbour pairs of ``atoms`` within ``cutoff``.
 
@@ -46,11 +45,6 @@ def neighbor_list(
         1e-8 Å), then by neighbour index ``j``, then by the shift ``S``
         (lexicographically). The cut is per centre atom, so ``i -> j`` may
         survive while ``j -> i`` does not.
-    cutoff_extra
-        If given, an atom left without any neighbour gets the neighbours it has
-        within ``cutoff + cutoff_extra`` (subject to ``max_neighbors``), and
-        those neighbours get the reverse edges, so no atom is isolated unless
-        it is alone within the extended cutoff too.
 
     Returns
     -------
@@ -74,10 +68,6 @@ def neighbor_list(
     i, j, shifts, d = _search(positions, cell, pbc, cutoff)
     if max_neighbors is not None:
         i, j, shifts, d = nearest_neighbors(i, j, shifts, d, max_neighbors)
-    if cutoff_extra is not None and len(atoms) > 1:
-        i, j, shifts = _connect_isolated(
-            positions, cell, pbc, (i, j, shifts), cutoff + cutoff_extra, max_neighbors
-        )
     return i, j, shifts
 
 
@@ -149,33 +139,3 @@ def nearest_neighbors(
         *(torch.from_numpy(np.ascontiguousarray(a)) for a in (i, j, shifts, d)), k
     )
     return i.numpy(), j.numpy(), shifts.numpy(), d.numpy()
-
-
-def _connect_isolated(
-    positions: np.ndarray,
-    cell: np.ndarray,
-    pbc: np.ndarray,
-    edges: tuple[np.ndarray, np.ndarray, np.ndarray],
-    cutoff: float,
-    max_neighbors: int | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Give atoms without neighbours their neighbours within ``cutoff``."""
-    i, j, shifts = edges
-    isolated = np.bincount(i, minlength=len(positions)) == 0
-    if not isolated.any():
-        return i, j, shifts
-    xi, xj, xs, xd = _search(positions, cell, pbc, cutoff)
-    take = isolated[xi]
-    xi, xj, xs, xd = xi[take], xj[take], xs[take], xd[take]
-    if max_neighbors is not None:
-        xi, xj, xs, _ = nearest_neighbors(xi, xj, xs, xd, max_neighbors)
-    # The new edges and their reverses; an isolated atom had no edge at all,
-    # so none of these is already present.
-    new_i = np.concatenate([i, xi, xj])
-    new_j = np.concatenate([j, xj, xi])
-    new_s = np.concatenate([shifts, xs, -xs])
-    # Two isolated atoms that see each other would be added twice.
-    keys = np.column_stack([new_i, new_j, new_s])
-    _, first = np.unique(keys, axis=0, return_index=True)
-    first.sort()
-    return new_i[first], new_j[first], new_s[first]

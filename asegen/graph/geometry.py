@@ -13,7 +13,7 @@ from torch import Tensor
 
 from asegen.graph._batch import AtomsGraph
 
-__all__ = ["apply_strain", "cell_volume", "edge_vectors"]
+__all__ = ["apply_strain", "cell_volume", "edge_vectors", "strain_positions_and_cell"]
 
 
 def edge_vectors(graph: AtomsGraph) -> Tensor:
@@ -33,6 +33,37 @@ def cell_volume(cell: Tensor) -> Tensor:
     return torch.linalg.det(cell).abs()
 
 
+def strain_positions_and_cell(
+    positions: Tensor, cell: Tensor, strain: Tensor, batch: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Deform positions and cells by a (symmetrised) strain per structure.
+
+    The plain-tensor form of :func:`apply_strain`, which TorchScript compiles
+    (the exported potential of :mod:`asegen.models.export` uses it).
+
+    Parameters
+    ----------
+    positions
+        ``(N, 3)`` positions, in Å.
+    cell
+        ``(S, 3, 3)`` cells, one per row vector.
+    strain
+        ``(S, 3, 3)`` strain; its symmetric part ``eps`` is applied as
+        ``x -> x (I + eps)`` to positions and cell rows.
+    batch
+        ``(N,)`` structure index of every atom.
+
+    Returns
+    -------
+    positions, cell : torch.Tensor
+        The deformed ``(N, 3)`` positions and ``(S, 3, 3)`` cells.
+    """
+    sym = 0.5 * (strain + strain.transpose(-1, -2))  # (S, 3, 3)
+    positions = positions + torch.einsum("na,nab->nb", positions, sym[batch])  # (N, 3)
+    cell = cell + cell @ sym  # (S, 3, 3)
+    return positions, cell
+
+
 def apply_strain(graph: AtomsGraph, strain: Tensor) -> AtomsGraph:
     """Deform positions and cell by a (symmetrised) strain per structure.
 
@@ -50,9 +81,7 @@ def apply_strain(graph: AtomsGraph, strain: Tensor) -> AtomsGraph:
         The deformed batch. With ``strain`` a zero tensor that requires grad,
         ``dE/dstrain`` of an energy computed on the result is the virial.
     """
-    sym = 0.5 * (strain + strain.transpose(-1, -2))  # (S, 3, 3)
-    positions = graph.positions + torch.einsum(
-        "na,nab->nb", graph.positions, sym[graph.batch]
+    positions, cell = strain_positions_and_cell(
+        graph.positions, graph.cell, strain, graph.batch
     )
-    cell = graph.cell + graph.cell @ sym
     return graph.replace(positions=positions, cell=cell)

@@ -6,12 +6,24 @@ per-atom energies, forces and (optionally) stress, in eV, Å, eV/Å and eV/Å³
 
     module = torch.jit.load("model.pt")
     out = module(positions, cell, numbers, edge_index, shifts, compute_stress)
+    out = module(positions, cell, numbers, edge_index, shifts, True, pbc)
 
 ``edge_index`` and ``shifts`` are the model's graph: every directed pair
 within ``cutoff`` (the K nearest per atom when the model sets
 ``max_neighbors``), with ``pos[j] - pos[i] + shifts @ cell`` the pair vector,
 as :func:`asegen.graph.neighbor_list` builds it. The cutoff and the model's
 settings travel in the file's extra files ``metadata.json``.
+
+Stress is defined for a structure periodic along all three axes: with
+``compute_stress`` it is NaN when the cell has zero volume (a molecule with a
+zero cell) or when the optional ``(3,)`` bool input ``pbc`` is given and not
+all true (a molecule or slab in a box); without ``pbc`` a cell of non-zero
+volume counts as periodic. Without ``compute_stress`` the stress is zeros and
+means nothing. Forces and stress come from the same functions as
+:func:`asegen.models.potential.predict`
+(:func:`asegen.models.potential.forces_and_stress`
+and :func:`asegen.graph.geometry.strain_positions_and_cell`), so the module
+reproduces the Python calculator.
 """
 
 from __future__ import annotations
@@ -24,7 +36,9 @@ import torch
 from torch import Tensor, nn
 
 from asegen._version import __version__
+from asegen.graph.geometry import strain_positions_and_cell
 from asegen.models.alignn import ALIGNN
+from asegen.models.potential import forces_and_stress
 
 __all__ = ["ExportedPotential", "export_torchscript"]
 
@@ -44,27 +58,34 @@ class ExportedPotential(nn.Module):
         edge_index: Tensor,
         shifts: Tensor,
         compute_stress: bool,
+        pbc: Tensor | None = None,
     ) -> dict[str, Tensor]:
-        """Return ``energy`` (0-d), ``energies``, ``forces`` and ``stress`` (3, 3)."""
-        positions = positions.detach().requires_grad_(True)
-        strain = torch.zeros_like(cell).requires_grad_(compute_stress)
-        sym = 0.5 * (strain + strain.transpose(0, 1))
-        pos = positions + positions @ sym
-        box = cell + cell @ sym
+        """Return ``energy`` (0-d), ``energies``, ``forces`` and ``stress`` (3, 3).
+
+        ``pbc`` is the optional ``(3,)`` periodicity; see the module docstring
+        for when the stress is NaN.
+        """
+        positions = positions.detach().requires_grad_(True)  # (N, 3)
+        strain: Tensor | None = None
+        pos, box = positions, cell
+        if compute_stress:
+            strain = torch.zeros_like(cell).requires_grad_(True)  # (3, 3)
+            batch = torch.zeros_like(numbers)  # (N,)
+            pos, boxes = strain_positions_and_cell(
+                positions, cell[None], strain[None], batch
+            )
+            box = boxes[0]  # (3, 3)
         i, j = edge_index[0], edge_index[1]
-        vectors = pos[j] - pos[i] + shifts.to(box.dtype) @ box
+        vectors = pos[j] - pos[i] + shifts.to(box.dtype) @ box  # (E, 3)
         atoms = torch.full_like(numbers, numbers.shape[0])
         energies = self.model.atom_energies(numbers, vectors, edge_index, shifts, atoms)
         energy = energies.sum()
-        inputs = [positions, strain] if compute_stress else [positions]
-        grads = torch.autograd.grad([energy], inputs, allow_unused=True)
-        dpos = grads[0]
-        forces = -dpos if dpos is not None else torch.zeros_like(positions)
-        stress = torch.zeros_like(cell)
-        if compute_stress:
-            dstrain = grads[1]
-            if dstrain is not None:
-                stress = dstrain / torch.linalg.det(cell).abs()
+        if pbc is None:
+            pbc = torch.ones(3, dtype=torch.bool, device=cell.device)
+        forces, stress = forces_and_stress(energy, positions, strain, cell, pbc)
+        assert forces is not None  # positions were differentiated
+        if stress is None:
+            stress = torch.zeros_like(cell)
         return {
             "energy": energy.detach(),
             "energies": energies.detach(),

@@ -149,19 +149,6 @@ def test_max_neighbors_ties_do_not_depend_on_atom_translation():
     assert first == second
 
 
-def test_cutoff_extra_connects_isolated_atoms():
-    atoms = Atoms("Cu3", positions=[[0, 0, 0], [2.5, 0, 0], [8.0, 0, 0]])
-    i, j, _ = neighbor_list(atoms, 3.0)
-    assert 2 not in i
-    i, j, s = neighbor_list(atoms, 3.0, cutoff_extra=3.0)
-    pairs = pair_set(i, j, s)
-    assert (2, 1, (0, 0, 0)) in pairs
-    assert (1, 2, (0, 0, 0)) in pairs
-    assert (2, 0, (0, 0, 0)) not in pairs  # 8 Å > cutoff + cutoff_extra
-    assert (0, 1, (0, 0, 0)) in pairs  # the original edges stay
-    assert len(pairs) == len(i)  # no duplicates
-
-
 def test_errors_are_one_line():
     atoms = bulk("Cu")
     atoms.positions[0, 1] = np.nan

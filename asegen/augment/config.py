@@ -159,8 +159,10 @@ class DataConfig:
     Attributes
     ----------
     input
-        A file of starting structures (every frame): extxyz or anything
-        ``ase.io`` reads, or asegen HDF5. Never a dataset download.
+        The starting structures (every frame): anything
+        :func:`asegen.data.read_structures` reads (extxyz or any ``ase.io``
+        file, asegen HDF5, an alignn training folder or a folder of
+        structure files). Never a dataset download.
     output
         ``.xyz``/``.extxyz``, ``.db`` (ASE database) or ``.h5``/``.hdf5``
         (asegen HDF5); an existing file is topped up (resume).

@@ -24,7 +24,7 @@ import numpy as np
 from ase import Atoms
 
 from asegen.augment.family import START_KEY
-from asegen.errors import AsegenError, ConfigError, DataFormatError, InputNotFoundError
+from asegen.errors import ConfigError, InputNotFoundError
 
 __all__ = [
     "OutputWriter",
@@ -68,36 +68,31 @@ def output_format(path: str | os.PathLike) -> str:
 
 
 def read_inputs(path: str | os.PathLike) -> list[Atoms]:
-    """Read every structure of an input file (any ``ase.io`` format or HDF5).
+    """Read the starting structures: all :func:`asegen.data.read_structures` reads.
 
     Raises
     ------
     InputNotFoundError
-        If the file does not exist (a name is never taken as a dataset).
+        If the path does not exist (a name is never taken as a dataset).
     DataFormatError
         If it cannot be read or holds no structures.
     """
-    source = Path(path)
-    if not source.is_file():
-        raise InputNotFoundError(
-            f"input file {source} does not exist; check data.input (a path from "
-            "the folder the command runs in)"
-        )
-    fmt = "h5" if source.suffix.lower() in (".h5", ".hdf5") else None
-    frames = _read(source, fmt) if source.stat().st_size else []
-    if not frames:
-        raise DataFormatError(
-            f"input file {source} holds no structures; give at least one"
-        )
-    return frames
+    from asegen.data import read_structures
+
+    return list(read_structures(path))
 
 
 def read_existing(path: str | os.PathLike, fmt: str) -> list[Atoms]:
-    """Read the structures of an existing output (none if it does not exist)."""
+    """Read the structures of an output: none if it does not exist or holds none yet.
+
+    A run stopped before its first structure leaves an output holding none.
+    """
     source = Path(path)
-    if not source.exists() or (fmt != "h5" and source.stat().st_size == 0):
+    if not source.exists() or _holds_none(source, fmt):
         return []
-    frames = _read(source, fmt)
+    from asegen.data import read_structures
+
+    frames = list(read_structures(source, format=None if fmt == "h5" else fmt))
     if fmt == "db":
         for atoms in frames:
             for key, stored in _DB_KEYS.items():
@@ -106,33 +101,19 @@ def read_existing(path: str | os.PathLike, fmt: str) -> list[Atoms]:
     return frames
 
 
-def _read(path: Path, fmt: str | None) -> list[Atoms]:
-    try:
-        if fmt == "h5":
-            from asegen.data import read
+def _holds_none(path: Path, fmt: str) -> bool:
+    if fmt == "h5":
+        from asegen.data import H5Dataset
 
-            return list(read(path))
-        if fmt == "db":
-            import ase.db
+        return len(H5Dataset(path)) == 0
+    if fmt == "db":
+        import ase.db
 
-            return [_row_atoms(row) for row in ase.db.connect(path).select()]
-        import ase.io
-
-        return list(ase.io.iread(path, index=":", format=fmt))
-    except AsegenError:
-        raise
-    except Exception as err:  # ase.io raises many types for bad files
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DataFormatError(
-            f"cannot read {path} ({first}); fix it or give another file"
-        ) from None
-
-
-def _row_atoms(row: Any) -> Atoms:
-    atoms = row.toatoms()
-    atoms.info.update(row.key_value_pairs)
-    atoms.info.update(row.data)
-    return atoms
+        try:
+            return ase.db.connect(path, type="db").count() == 0
+        except Exception:  # not a database: reading it names the problem
+            return False
+    return path.stat().st_size == 0
 
 
 @contextlib.contextmanager

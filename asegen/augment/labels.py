@@ -21,7 +21,6 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.cell import Cell
 
 __all__ = [
-    "attach_labels",
     "copy_atoms",
     "copy_labels",
     "has_batch_hook",
@@ -165,11 +164,6 @@ def copy_labels(atoms: Atoms, results: dict[str, Any]) -> dict[str, Any]:
     if stress is not None and atoms.pbc.all():
         labels["stress"] = np.array(stress, dtype=np.float64)
     return labels
-
-
-def attach_labels(atoms: Atoms, results: dict[str, Any]) -> None:
-    """Store copies of energy, forces and stress in a ``SinglePointCalculator``."""
-    atoms.calc = single_point(atoms, copy_labels(atoms, results))
 
 
 def single_point(atoms: Atoms, labels: dict[str, Any]) -> SinglePointCalculator:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["AnchorStreams", "RandomSource", "SlotStreams"]
+__all__ = ["RandomSource", "SlotStreams"]
 
 RandomSource = np.random.Generator | np.random.RandomState
 """Anything with ``random()`` and ``standard_normal(shape)``."""
@@ -33,22 +33,3 @@ class SlotStreams:
         """Return a fresh generator for ``slot`` of starting structure ``start``."""
         sequence = np.random.SeedSequence(self.seed, spawn_key=(start, slot))
         return np.random.default_rng(sequence)
-
-
-class AnchorStreams:
-    """augment-atoms 0.2.0's streams, for comparisons with its output only.
-
-    One ``numpy.random.RandomState(seed)`` per starting structure, shared by
-    all slots of the family and identical for every family (the anchor's
-    defect D6). Combined with the anchor's draw order, which the family code
-    follows, a run with ``cell_sigma=None`` and ``wave_width=1`` reproduces
-    the anchor's output.
-    """
-
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
-        self._streams: dict[int, np.random.RandomState] = {}
-
-    def __call__(self, start: int, slot: int) -> RandomSource:
-        """Return the family's one stream (created at its first slot)."""
-        return self._streams.setdefault(start, np.random.RandomState(self.seed))

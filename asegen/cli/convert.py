@@ -47,8 +47,9 @@ def convert(
 ) -> None:
     """Convert between asegen HDF5 and ASE formats, streaming.
 
-    IN is an asegen HDF5 file, any file ASE reads (extxyz, ASE db, ...), or a
-    folder whose files are read in natural sort order (e.g. POSCARs). OUT ending
+    IN is an asegen HDF5 file, any file ASE reads (extxyz, ASE db, ...), an
+    alignn training folder (id_prop.json or id_prop.csv), or any other folder,
+    whose files are read in natural sort order (e.g. POSCARs). OUT ending
     in .h5 or .hdf5 is asegen HDF5; a folder (existing, or a name ending in /)
     gets one file per structure in --format; any other name is one file in the
     format ASE guesses from it (.db: an ASE database, with info entries in

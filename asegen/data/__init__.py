@@ -5,6 +5,10 @@ concatenated and indexed by per-structure offsets, labels travel as ASE's
 ``SinglePointCalculator`` results, and ``info``, per-atom arrays and ``FixAtoms``
 constraints round-trip. The layout is documented in ``docs/data-format.md``.
 
+:func:`read_structures` and :func:`iter_structures` are the one reader of every
+command: asegen HDF5 (lazily), any ``ase.io`` file, alignn training folders and
+folders of structure files.
+
 >>> from ase.build import bulk
 >>> from asegen.data import H5Dataset, write
 >>> write("cu.h5", [bulk("Cu"), bulk("Cu", cubic=True)])  # doctest: +SKIP
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 from asegen.data._convert import convert
 from asegen.data._reader import H5Dataset, read
+from asegen.data._sources import iter_structures, read_structures
 from asegen.data._summary import DatasetSummary, summarize
 from asegen.data._writer import H5Writer, write
 
@@ -25,7 +30,9 @@ __all__ = [
     "H5Dataset",
     "H5Writer",
     "convert",
+    "iter_structures",
     "read",
+    "read_structures",
     "summarize",
     "write",
 ]

@@ -29,40 +29,52 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.stress import full_3x3_to_voigt_6_stress
 from ase.units import GPa
 
+from asegen.data._ase_files import read_file
 from asegen.errors import DataFormatError, InputNotFoundError
 
-__all__ = ["read_alignn_folder"]
+__all__ = ["alignn_index", "read_alignn_folder"]
 
 _ENERGY_KEYS = ("energy_per_atom", "total_energy", "energy")
 # Record keys that become the structure, its labels and its id.
 _READ_KEYS = {"atoms", "forces", "stresses", "jid", "id", *_ENERGY_KEYS}
 
 
+def alignn_index(folder: Path) -> Path | None:
+    """Return the ``id_prop.json`` or ``id_prop.csv`` of ``folder``, if it has one."""
+    for name in ("id_prop.json", "id_prop.csv"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
 def read_alignn_folder(path: str | os.PathLike) -> list[Atoms]:
     """Return the labelled structures of an alignn training folder."""
     folder = Path(path)
-    if (folder / "id_prop.json").is_file():
-        return _from_json(folder / "id_prop.json")
-    if (folder / "id_prop.csv").is_file():
-        return _from_csv(folder / "id_prop.csv")
-    raise InputNotFoundError(
-        f"{folder} has no id_prop.json or id_prop.csv; pass an alignn training "
-        "folder or a structure file"
-    )
+    index = alignn_index(folder)
+    if index is None:
+        raise InputNotFoundError(
+            f"{folder} has no id_prop.json or id_prop.csv; pass an alignn training "
+            "folder or a structure file"
+        )
+    return _from_json(index) if index.suffix == ".json" else _from_csv(index)
 
 
 def _from_json(file: Path) -> list[Atoms]:
     try:
         records = json.loads(file.read_text())
     except json.JSONDecodeError as err:
-        raise DataFormatError(f"{file} is not valid JSON: {err}") from None
+        raise DataFormatError(
+            f"{file} is not valid JSON ({err}); fix it (alignn's id_prop.json is a "
+            "list of records)"
+        ) from None
     images = []
     for k, record in enumerate(records):
         try:
             atoms = _jarvis_atoms(record["atoms"])
         except (KeyError, TypeError, ValueError) as err:
             raise DataFormatError(
-                f"record {k} of {file} has no readable 'atoms' dictionary ({err})"
+                f"record {k} of {file} has no readable 'atoms' dictionary ({err}); "
+                "give it jarvis 'atoms' with lattice_mat, coords and elements"
             ) from None
         results = {}
         for key in _ENERGY_KEYS:
@@ -114,8 +126,6 @@ def _jarvis_atoms(data: dict) -> Atoms:
 
 
 def _from_csv(file: Path) -> list[Atoms]:
-    from ase.io import read
-
     images = []
     with file.open(newline="") as handle:
         for k, row in enumerate(csv.reader(handle)):
@@ -124,11 +134,17 @@ def _from_csv(file: Path) -> list[Atoms]:
             structure = file.parent / row[0]
             if not structure.is_file():
                 raise InputNotFoundError(
-                    f"line {k + 1} of {file} names {row[0]}, "
-                    f"which is not in {file.parent}"
+                    f"line {k + 1} of {file} names {row[0]}, which is not in "
+                    f"{file.parent}; add the file or fix the line"
                 )
-            atoms = read(structure)
-            values = [float(v) for v in row[1:]]
+            atoms = list(read_file(structure, None))[-1]  # the last, as ase.io.read
+            try:
+                values = [float(v) for v in row[1:]]
+            except ValueError:
+                raise DataFormatError(
+                    f"line {k + 1} of {file} has a value that is not a number; "
+                    "write FILENAME,VALUE[,VALUE...] with numeric values"
+                ) from None
             atoms.info["target"] = values[0] if len(values) == 1 else values
             atoms.info["id"] = row[0]
             images.append(atoms)

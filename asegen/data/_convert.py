@@ -1,37 +1,22 @@
-"""Stream structures from any source and convert between HDF5 and ASE formats.
-
-Sources are asegen HDF5 files, any file ``ase.io`` reads (ASE databases with
-their ``key_value_pairs`` and ``data`` merged into ``info``), and folders, whose
-files are read in natural sort order (``2.vasp`` before ``10.vasp``).
-"""
+"""Convert structures between asegen HDF5 and ASE formats, streaming."""
 
 from __future__ import annotations
 
-import itertools
 import os
-import re
 import sys
 import warnings
 from collections.abc import Iterable, Iterator, Sized
 from pathlib import Path
 
-import h5py
 from ase import Atoms
 
-from asegen.data._layout import brief, replacing
-from asegen.data._reader import H5Dataset
+from asegen.data._layout import HDF5_SUFFIXES, brief, replacing
+from asegen.data._sources import iter_structures
 from asegen.data._writer import write
-from asegen.errors import (
-    AsegenError,
-    ConfigError,
-    DataFormatError,
-    InputNotFoundError,
-    OutputExistsError,
-)
+from asegen.errors import AsegenError, ConfigError, DataFormatError, OutputExistsError
 
-__all__ = ["convert", "iter_structures"]
+__all__ = ["convert"]
 
-_HDF5_SUFFIXES = (".h5", ".hdf5")
 _DB_ARRAYS = {  # per-atom arrays an ASE database stores
     "numbers",
     "positions",
@@ -41,100 +26,6 @@ _DB_ARRAYS = {  # per-atom arrays an ASE database stores
     "tags",
     "momenta",
 }
-
-
-def iter_structures(
-    path: str | os.PathLike[str], *, format: str | None = None
-) -> Iterable[Atoms]:
-    """Return the structures of an HDF5 file, an ASE-readable file or a folder.
-
-    Files are streamed; nothing is read before iteration except what is needed
-    to recognise the source.
-
-    Parameters
-    ----------
-    path
-        An asegen HDF5 file, a file ``ase.io`` reads, or a folder of such files
-        (hidden files skipped, natural sort order).
-    format
-        ``ase.io`` format of the file(s); guessed when ``None``.
-
-    Raises
-    ------
-    InputNotFoundError
-        If ``path`` does not exist.
-    DataFormatError
-        If the format cannot be told or a structure cannot be read.
-    """
-    source = Path(path)
-    if not source.exists():
-        raise InputNotFoundError(f"{source} does not exist; check the path")
-    if source.is_dir():
-        files = sorted(
-            (item for item in source.iterdir() if item.is_file()),
-            key=lambda item: _natural_key(item.name),
-        )
-        files = [item for item in files if not item.name.startswith(".")]
-        if not files:
-            raise DataFormatError(
-                f"folder {source} holds no files; give a folder of structure files"
-            )
-        return itertools.chain.from_iterable(_read_file(item, format) for item in files)
-    if h5py.is_hdf5(source):
-        return H5Dataset(source)
-    return _read_file(source, format)
-
-
-def _natural_key(name: str) -> list[str | int]:
-    return [
-        int(part) if part.isdigit() else part.lower()
-        for part in re.split(r"(\d+)", name)
-    ]
-
-
-def _read_file(path: Path, format: str | None) -> Iterator[Atoms]:
-    from ase.io.formats import UnknownFileTypeError, filetype, ioformats
-
-    try:
-        fmt = format or filetype(str(path), read=True)
-    except (UnknownFileTypeError, OSError) as err:
-        raise DataFormatError(
-            f"cannot tell the format of {path} ({brief(err)}); pass --input-format "
-            "with an ase.io format name, e.g. extxyz"
-        ) from None
-    if fmt not in ioformats or not ioformats[fmt].can_read:
-        raise DataFormatError(
-            f"ase.io cannot read {path} as {fmt!r}; pass --input-format with a "
-            "format ase.io reads, e.g. extxyz"
-        )
-    return _read_db(path) if fmt == "db" else _read_ase(path, fmt)
-
-
-def _read_ase(path: Path, fmt: str) -> Iterator[Atoms]:
-    import ase.io
-
-    count = 0
-    try:
-        for atoms in ase.io.iread(path, index=":", format=fmt):
-            yield atoms
-            count += 1
-    except AsegenError:
-        raise
-    except Exception as err:  # ase.io raises many types for malformed input
-        raise DataFormatError(
-            f"cannot read structure {count} of {path} as {fmt} ({brief(err)}); "
-            "fix the file or pass the right --input-format"
-        ) from None
-
-
-def _read_db(path: Path) -> Iterator[Atoms]:
-    import ase.db
-
-    for row in ase.db.connect(path, type="db").select():
-        atoms = row.toatoms()
-        atoms.info.update(row.key_value_pairs)
-        atoms.info.update(row.data)
-        yield atoms
 
 
 class _Counted:
@@ -186,7 +77,7 @@ def convert(
     Parameters
     ----------
     source
-        Anything :func:`iter_structures` reads.
+        Anything :func:`~asegen.data.iter_structures` reads.
     target
         The output file or folder.
     input_format, output_format
@@ -208,14 +99,14 @@ def convert(
     Raises
     ------
     InputNotFoundError, DataFormatError, StructureError
-        For a missing or unreadable source or an invalid structure.
+        For a missing, empty or unreadable source or an invalid structure.
     ConfigError
         For an existing target without ``overwrite``/``append`` or options that
         do not apply to the target.
     """
     destination = Path(target)
     to_folder = os.fspath(target).endswith(("/", os.sep)) or destination.is_dir()
-    to_hdf5 = not to_folder and destination.suffix.lower() in _HDF5_SUFFIXES
+    to_hdf5 = not to_folder and destination.suffix.lower() in HDF5_SUFFIXES
     if not to_hdf5 and (append or compression is not None):
         option = "--append" if append else "--compression"
         raise ConfigError(f"{option} applies to HDF5 outputs (.h5), not {destination}")

@@ -29,6 +29,7 @@ __all__ = [
     "COUNT_ATTR",
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "HDF5_SUFFIXES",
     "UNITS",
     "ColumnSpec",
     "brief",
@@ -36,6 +37,7 @@ __all__ = [
     "decode_json",
     "encode_json",
     "escape_key",
+    "not_found",
     "open_file",
     "open_hdf5",
     "read_schema",
@@ -47,6 +49,7 @@ FORMAT_NAME = "asegen-structures"
 FORMAT_VERSION = 1
 COUNT_ATTR = "n_structures"  # committed structure count, written last on every flush
 UNITS = {"length": "Å", "energy": "eV", "forces": "eV/Å", "stress": "eV/Å^3"}
+HDF5_SUFFIXES = (".h5", ".hdf5")  # file names that mean asegen HDF5
 
 #: path -> (rows counted "per" structure or atom, dtype, shape of one row, unit)
 CORE_DATASETS: dict[str, tuple[str, type, tuple[int, ...], str | None]] = {
@@ -262,7 +265,7 @@ def open_file(path: Path, mode: str) -> h5py.File:
         file, or has another format version.
     """
     if not path.exists():
-        raise InputNotFoundError(f"{path} does not exist; check the path")
+        raise not_found(path)
     if path.is_dir():
         raise DataFormatError(f"{path} is a folder, not an HDF5 file; give a file")
     if not h5py.is_hdf5(path):
@@ -298,6 +301,14 @@ def open_hdf5(path: Path, mode: str) -> h5py.File:
         # This process has the file open for writing; HDF5 shares that handle
         # and insists on its locking setting.
         return h5py.File(path, mode, locking="best-effort")
+
+
+def not_found(path: Path) -> InputNotFoundError:
+    """Return the error for an input path that does not exist."""
+    return InputNotFoundError(
+        f"{path} does not exist; check the path (a relative path starts at the "
+        "folder the command runs in)"
+    )
 
 
 def damaged(path: Path, err: BaseException) -> DataFormatError:

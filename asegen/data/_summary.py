@@ -15,9 +15,11 @@ from ase import Atoms
 from ase.constraints import FixAtoms
 from ase.data import chemical_symbols
 
-from asegen.data._convert import iter_structures
+from asegen.data._alignn import alignn_index
+from asegen.data._ase_files import ase_format
 from asegen.data._layout import COUNT_ATTR, decode_json
 from asegen.data._reader import FileReader
+from asegen.data._sources import iter_structures
 
 __all__ = ["DatasetSummary", "summarize"]
 
@@ -74,30 +76,33 @@ def summarize(
     """Summarise an asegen HDF5 file, or any ASE-readable file or folder.
 
     HDF5 files are summarised from their per-structure datasets without building
-    ``Atoms``; other sources are streamed, so memory stays flat.
+    ``Atoms`` (one holding no structures gives a summary of none); other
+    sources are streamed, so memory stays flat.
 
     Parameters
     ----------
     path
-        Anything :func:`asegen.data.convert` reads.
+        Anything :func:`asegen.data.iter_structures` reads.
     format
         ``ase.io`` format of non-HDF5 input; guessed when ``None``.
 
     Raises
     ------
     InputNotFoundError, DataFormatError
-        For a missing, unreadable or damaged source.
+        For a missing, empty, unreadable or damaged source, as
+        :func:`asegen.data.iter_structures`.
     """
     source = Path(path)
     if source.is_file() and h5py.is_hdf5(source):
         return _summarize_hdf5(source)
     images = iter_structures(source, format=format)
-    if source.is_dir():
+    index = alignn_index(source) if source.is_dir() else None
+    if index is not None:
+        file_format = f"alignn training folder ({index.name})"
+    elif source.is_dir():
         file_format = f"folder read with ase.io ({format or 'format guessed per file'})"
     else:
-        from ase.io.formats import filetype
-
-        file_format = format or filetype(str(source), read=True)
+        file_format = ase_format(source, format)
     return _summarize_images(source, images, file_format)
 
 

@@ -4,7 +4,7 @@ With ``cell_sigma: null`` asegen's decisions are augment-atoms', so any
 difference in spread comes from the random streams. This script takes an
 augment-atoms output (from ``compare_anchor.py``, set ``cu32:null``), then
 
-1. reruns asegen with the anchor's streams (the test-only ``AnchorStreams``)
+1. reruns asegen with the anchor's streams (``anchor_streams.py``)
    and reports the largest position difference and the calls made;
 2. runs asegen's own per-slot streams for several seeds and reports the
    spread (std over new structures) of E/atom and of max|F| for each.
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import ase.io
 import numpy as np
+from anchor_streams import AnchorStreams  # beside this script
 from ase.calculators.emt import EMT
 
 from asegen.augment import Augmenter
-from asegen.augment.streams import AnchorStreams
 
 SETTINGS = {"n_per_structure": 20, "T": 300, "beta": 0.5, "sigma_range": (0.01, 0.1)}
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import ase.io
 import numpy as np
 import pytest
+from anchor_streams import AnchorStreams
 from ase import Atoms
 from ase.build import bulk, fcc111
 from ase.calculators.emt import EMT
@@ -24,7 +25,6 @@ from asegen.augment.driver import Finished
 from asegen.augment.family import Produced
 from asegen.augment.labels import label_one
 from asegen.augment.operations import fractional, similar_to_any
-from asegen.augment.streams import AnchorStreams
 from asegen.errors import ConfigError, DataFormatError, StructureError
 
 DATA = Path(__file__).parent / "data"

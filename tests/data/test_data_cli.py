@@ -137,7 +137,8 @@ def test_option_errors(tmp_path, mixed, args, message):
 def test_unreadable_input(tmp_path):
     (tmp_path / "notes.txt").write_text("no structures here\n")
     message = fail("convert", tmp_path / "notes.txt", tmp_path / "out.h5")
-    assert "pass --input-format" in message
+    assert "notes.txt" in message
+    assert "(--input-format)" in message
     assert not (tmp_path / "out.h5").exists()
 
 

@@ -5,7 +5,9 @@ capabilities; the sub-packages hold the building blocks: :mod:`asegen.graph`
 (periodic neighbour graphs), :mod:`asegen.data` (HDF5 datasets),
 :mod:`asegen.models`, :mod:`asegen.train` (one training engine) and
 :mod:`asegen.testing` (a physics test kit for calculators). Names are imported
-on first use, so ``import asegen`` stays cheap (no torch import).
+on first use, so ``import asegen`` stays cheap (no torch import), and
+importing changes nothing process-wide: :func:`tune_allocator` is an explicit
+call (the ``asegen`` command makes it when it starts).
 """
 
 from __future__ import annotations
@@ -14,18 +16,14 @@ import importlib
 import os
 from typing import Any
 
-from asegen import _allocator
 from asegen._version import __version__
 
-# Keep tensor memory in the process (huge pages, glibc's heap); see
-# asegen._allocator and docs/benchmarks.md. A value the user set wins.
-_allocator.configure()
-
-__all__ = ["ALIGNNCalculator", "Augmenter", "__version__", "load"]
+__all__ = ["ALIGNNCalculator", "Augmenter", "__version__", "load", "tune_allocator"]
 
 _LAZY = {
     "ALIGNNCalculator": "asegen.calculators",
     "Augmenter": "asegen.augment",
+    "tune_allocator": "asegen._allocator",
 }
 
 

@@ -27,6 +27,7 @@ def alloy(repeat):
 
 
 def main() -> None:
+    asegen.tune_allocator()  # before torch allocates: 2-3x faster small cells
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="run directory or checkpoint")
     parser.add_argument("--steps", type=int, default=200)

@@ -1,5 +1,6 @@
-"""Import-time behaviour of the package."""
+"""Import-time behaviour of the package, and the explicit allocator tuning."""
 
+import json
 import os
 import platform
 import subprocess
@@ -7,65 +8,150 @@ import sys
 
 import pytest
 
-SCRIPT = (
-    "import os, sys, asegen; "
-    "print(os.environ.get('THP_MEM_ALLOC_ENABLE'), 'torch' in sys.modules)"
+HELPERS = """\
+import importlib, json, os, pkgutil, subprocess, sys, warnings
+import numpy as np
+
+def state():
+    return dict(os.environ), list(sys.path), list(warnings.filters)
+
+def rss_mb():
+    with open('/proc/self/statm') as statm:
+        return int(statm.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+
+def retained_mb():
+    '''Resident memory left after allocating and freeing 256 MiB in MiB blocks.'''
+    before = rss_mb()
+    blocks = [np.ones(1 << 17) for _ in range(256)]
+    del blocks
+    return rss_mb() - before
+"""
+PRELUDE = f"HELPERS = {HELPERS!r}\nexec(HELPERS)\n"  # children can run HELPERS too
+KEPT = 200  # MB of the 256 freed that a tuned heap keeps resident
+RETURNED = 50  # MB at most left by glibc's own behaviour
+THP = "THP_MEM_ALLOC_ENABLE"
+HEAP = ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"]
+needs_glibc = pytest.mark.skipif(
+    platform.libc_ver()[0] != "glibc", reason="glibc's mallopt and /proc"
 )
 
 
-@pytest.mark.parametrize(
-    ("before", "preset", "expected"),
-    [
-        ("", None, "1 False"),  # asegen first: huge pages for large tensors
-        ("", "0", "0 False"),  # the user's choice wins
-        ("import torch; ", None, "None True"),  # too late to matter: left alone
-    ],
-)
-def test_import_turns_on_huge_pages_only_before_torch(before, preset, expected):
-    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
-    if preset is not None:
-        env["THP_MEM_ALLOC_ENABLE"] = preset
+def probe(code: str, *args: str, stdin: str = "", **settings: str) -> list:
+    """Run ``code`` after HELPERS in a fresh Python, no tuning in its environment."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("MALLOC_")
+        and k not in (THP, "ASEGEN_TUNE_MALLOC", "GLIBC_TUNABLES")
+    }
     done = subprocess.run(
-        [sys.executable, "-c", before + SCRIPT],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    assert done.stdout.split("\n")[0] == expected
-
-
-FAULTS = (
-    "import resource, numpy as np, asegen\n"
-    "def cycle():\n"
-    "    keep = [np.ones(1 << 17) for _ in range(40)]  # 40 blocks of 1 MiB\n"
-    "    del keep\n"
-    "cycle()\n"
-    "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
-    "for _ in range(4):\n"
-    "    cycle()\n"
-    "print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4)\n"
-)
-
-
-def page_faults_per_cycle(**settings: str) -> float:
-    """Page faults of allocating and freeing 40 MiB in MiB blocks, after import."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    env.pop("ASEGEN_TUNE_MALLOC", None)
-    done = subprocess.run(
-        [sys.executable, "-c", FAULTS],
+        [sys.executable, "-c", PRELUDE + code, *args],
+        input=stdin,
         capture_output=True,
         text=True,
         env={**env, **settings},
-        check=True,
     )
-    return float(done.stdout)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
 
 
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
-def test_import_keeps_freed_memory_for_the_next_allocation():
-    tuned = page_faults_per_cycle()
-    # 40 MiB is 10,240 pages of 4 KiB, faulted in again when the heap is trimmed
-    assert page_faults_per_cycle(ASEGEN_TUNE_MALLOC="0") > 5000
-    assert page_faults_per_cycle(MALLOC_TRIM_THRESHOLD_="0") > 5000  # user's wins
-    assert tuned < 500
+IMPORTS = """
+initial = set(sys.modules)
+if sys.argv[1] == 'asegen':  # the two light packages first, then every module
+    import asegen, asegen.testing
+    for module in pkgutil.walk_packages(asegen.__path__, 'asegen.'):
+        importlib.import_module(module.name)
+else:  # the control: the same third-party modules, in the same order
+    for name in json.loads(sys.stdin.read()):
+        try:
+            importlib.import_module(name)
+        except Exception:  # a few entries of sys.modules are not importable names
+            pass
+import torch
+loaded = [n for n in sys.modules if n not in initial and n.split('.')[0] != 'asegen']
+print(json.dumps([loaded, repr(state()), torch.get_num_threads(), retained_mb()]))
+"""
+
+
+@needs_glibc
+def test_importing_asegen_changes_nothing_process_wide():
+    loaded, state, threads, retained = probe(IMPORTS, "asegen")
+    assert "torch" in loaded  # so the thread count below is torch's after asegen
+    control = probe(IMPORTS, "control", stdin=json.dumps(loaded))
+    # its dependencies (scipy, ase) add warning filters; asegen itself adds nothing
+    assert state == control[1], "os.environ, sys.path or warning filters changed"
+    assert threads == control[2]
+    assert retained < RETURNED  # freed memory goes back to the system
+
+
+TUNE = """
+before = state()
+import asegen
+tuning = asegen.tune_allocator()
+retained = retained_mb()
+child = subprocess.run([sys.executable, '-c', HELPERS + 'print(retained_mb())'],
+                       capture_output=True, text=True, check=True).stdout
+changed = sorted(k for k, v in os.environ.items() if before[0].get(k) != v)
+print(json.dumps([list(tuning), retained, float(child), changed]))
+"""
+
+
+@needs_glibc
+def test_tune_allocator_keeps_freed_memory_here_and_in_child_processes():
+    tuning, retained, child, changed = probe(TUNE)
+    assert tuning == [True, True, ""]
+    assert retained > KEPT
+    assert child > KEPT  # exported: processes started afterwards are tuned too
+    assert changed == sorted([THP, *HEAP])
+
+
+@needs_glibc
+@pytest.mark.parametrize(
+    ("settings", "applied", "reason"),
+    [
+        ({"ASEGEN_TUNE_MALLOC": "0"}, [], "ASEGEN_TUNE_MALLOC=0"),
+        ({THP: "0"}, HEAP, "THP_MEM_ALLOC_ENABLE is set already"),
+        ({"MALLOC_TRIM_THRESHOLD_": "0"}, [THP], "MALLOC_TRIM_THRESHOLD_ set already"),
+        ({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=0"}, [THP], "GLIBC_TUNABLES"),
+    ],
+)
+def test_the_opt_out_and_the_users_settings_win(settings, applied, reason):
+    tuning, retained, child, changed = probe(TUNE, **settings)
+    heap = HEAP[0] in applied
+    assert tuning[:2] == [THP in applied, heap]
+    assert reason in tuning[2]
+    assert changed == sorted(applied)
+    assert (retained > KEPT) == heap
+    assert (child > KEPT) == heap
+
+
+@needs_glibc
+def test_tune_allocator_after_torch_leaves_huge_pages_alone():
+    # what tune_allocator looks for (a real import of torch takes 2 s)
+    torch = "sys.modules['torch'] = type(sys)('torch')\n"
+    tuning, retained, _, changed = probe(torch + TUNE)
+    assert tuning == [
+        False,
+        True,
+        "huge pages: torch is imported already; call this before import torch",
+    ]
+    assert changed == HEAP
+    assert retained > KEPT
+
+
+CLI = """
+from asegen.cli import main
+main(sys.argv[1:], standalone_mode=False)
+print(json.dumps([os.environ.get('THP_MEM_ALLOC_ENABLE'), 'torch' in sys.modules,
+                  retained_mb()]))
+"""
+
+
+@needs_glibc
+def test_the_command_tunes_before_a_subcommand_imports_torch():
+    huge_pages, torch, retained = probe(CLI, "info", "--help")
+    assert (huge_pages, torch) == ("1", False)
+    assert retained > KEPT
+    huge_pages, _, retained = probe(CLI, "--help")  # instant: nothing to tune for
+    assert huge_pages is None
+    assert retained < RETURNED

@@ -7,14 +7,20 @@ whole config:
   ``"=../b"`` and ``"=b"`` are relative to the mapping that holds the string.
   References are resolved first and only in mapping values.
 - ``"+name"`` imports ``name``; ``"+name()"`` calls it without arguments. A
-  dotless name is a Python builtin or one of :data:`BUILTINS`; a dotted name is
-  imported as a module attribute, with the working directory on ``sys.path``
-  and ``a/b.py`` (relative to it) as the fallback for module ``a.b``.
+  dotless name is one of :data:`BUILTINS`; a dotted name is imported as a
+  module attribute, with the working directory on ``sys.path`` for the
+  duration of the import and ``a/b.py`` (relative to it) as the fallback for
+  module ``a.b``.
 - A one-key mapping ``{"+name": value}`` calls ``name(**value)`` when ``value``
   is a mapping and ``name(value)`` otherwise.
 
 asegen extensions: ``"+name(key=value, ...)"`` with Python literals as
 arguments, and ``+asegen.alignn`` (a trained :class:`ALIGNNCalculator`).
+
+A config is code: it runs the callables it names, and importing a module runs
+the module. Python's builtins (``exec``, ``eval``, ``open``, ``__import__``,
+...), also reached through a module (``+builtins.exec``, ``+io.open``), are
+refused, unlike the anchor, which resolved dotless names to them first.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +90,7 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "graph_pes_calculator": graph_pes_calculator,
     "asegen.alignn": alignn,
 }
-"""Names resolved before any import (dotless ones after Python's builtins)."""
+"""Names resolved before any import; the only dotless names a spec may use."""
 
 
 def resolve_references(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -178,34 +185,59 @@ def _parse_call(text: str) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
 
 
 def _import(name: str) -> Any:
-    if "." not in name:
-        if hasattr(builtins, name):
-            return getattr(builtins, name)
-        if name in BUILTINS:
-            return BUILTINS[name]
-        raise ConfigError(
-            f"'+{name}' is neither a Python builtin nor one of "
-            f"{sorted(BUILTINS)}; give the full path, e.g. +ase.calculators.emt.EMT()"
-        )
     if name in BUILTINS:
         return BUILTINS[name]
+    if "." not in name:
+        if hasattr(builtins, name):
+            raise _builtin_refused(name)
+        dotless = sorted(key for key in BUILTINS if "." not in key)
+        raise ConfigError(
+            f"'+{name}' is not one of asegen's {dotless}; give the full path, "
+            "e.g. +ase.calculators.emt.EMT()"
+        )
     module_name, attribute = name.rsplit(".", 1)
-    here = str(Path.cwd().resolve())
-    if here not in sys.path:
-        sys.path.append(here)
+    with _working_directory_on_path():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as err:
+            module = _import_file(module_name, err)
+        except Exception as err:  # the module itself failed while importing
+            raise _failed(f"importing module '{module_name}'", err) from None
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        module = _import_file(module_name, err)
-    except Exception as err:  # the module itself failed while importing
-        raise _failed(f"importing module '{module_name}'", err) from None
-    try:
-        return getattr(module, attribute)
+        target = getattr(module, attribute)
     except AttributeError:
         raise ConfigError(
             f"cannot import '{name}': module {module_name} has no '{attribute}'; "
             "check the spelling"
         ) from None
+    # by identity: a module's re-export (io.open) is the builtin itself
+    if callable(target) and any(target is item for item in vars(builtins).values()):
+        raise _builtin_refused(name)
+    return target
+
+
+def _builtin_refused(name: str) -> ConfigError:
+    return ConfigError(
+        f"'+{name}' is a Python builtin, which a config may not call; name a "
+        "function or class by its module path, e.g. +ase.calculators.emt.EMT()"
+    )
+
+
+@contextmanager
+def _working_directory_on_path() -> Iterator[None]:
+    """Put the working directory on ``sys.path`` for one import, if missing."""
+    here = str(Path.cwd().resolve())
+    if here in sys.path:
+        yield
+        return
+    sys.path.append(here)
+    try:
+        yield
+    finally:  # remove this very entry, wherever the import moved it
+        for index in range(len(sys.path) - 1, -1, -1):
+            if sys.path[index] is here:
+                del sys.path[index]
+                break
 
 
 def _import_file(module_name: str, error: ImportError) -> Any:

@@ -2,6 +2,9 @@
 
 Each subcommand is a thin wrapper over a public Python function; heavy imports
 (torch, models) happen inside the command body so ``asegen --help`` is instant.
+Before a subcommand runs (and so before torch is imported), the group tunes
+the memory allocator for torch models (:func:`asegen.tune_allocator`; off with
+``ASEGEN_TUNE_MALLOC=0``).
 A user mistake (:class:`asegen.errors.AsegenError`) is printed as one
 ``Error: ...`` line and exits with code 2.
 """
@@ -40,6 +43,9 @@ class AsegenGroup(click.Group):
 @click.version_option(__version__, prog_name="asegen")
 def main() -> None:
     """asegen: ASE-first ML potentials, generators and dataset tools."""
+    from asegen._allocator import tune_allocator
+
+    tune_allocator()  # before a subcommand imports torch; the process is ours
 
 
 main.add_command(augment)

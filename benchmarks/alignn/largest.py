@@ -29,7 +29,9 @@ def peak_mb() -> float:
 
 
 def worker(k: int) -> dict:
-    import asegen  # noqa: F401  (first: large tensors on huge pages)
+    import asegen
+
+    asegen.tune_allocator()  # before torch: large tensors on huge pages
 
     # isort: split
     import torch

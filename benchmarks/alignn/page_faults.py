@@ -1,11 +1,13 @@
-"""What the allocator settings of ``import asegen`` buy: time, page faults, memory.
+"""What ``asegen.tune_allocator()`` buys: time, page faults, memory.
 
 One ``calculate_batch`` (energy, forces, stress) of the benchmark model
-(random weights) repeated in a fresh process per system and setting:
-``tuned`` (asegen's defaults, see ``asegen._allocator``), ``glibc``
-(``ASEGEN_TUNE_MALLOC=0``: the C library's own behaviour, huge pages still on)
-and ``heap32`` (``MALLOC_MMAP_THRESHOLD_=33554432``, every block up to glibc's
-limit from the heap). Reports the median time per evaluation, minor page
+(random weights) repeated in a fresh process per system and setting, each
+calling ``asegen.tune_allocator()`` before it imports torch: ``tuned``
+(asegen's settings, see ``asegen._allocator``), ``glibc``
+(``ASEGEN_TUNE_MALLOC=0 THP_MEM_ALLOC_ENABLE=1``: the C library's own
+behaviour, huge pages still on) and ``heap32``
+(``MALLOC_MMAP_THRESHOLD_=33554432``, every block up to glibc's limit from the
+heap; huge pages on). Reports the median time per evaluation, minor page
 faults and kernel time per evaluation, and peak resident memory.
 
     OMP_NUM_THREADS=1 python benchmarks/alignn/page_faults.py
@@ -23,7 +25,7 @@ from pathlib import Path
 
 SETTINGS = {
     "tuned": {},
-    "glibc": {"ASEGEN_TUNE_MALLOC": "0"},
+    "glibc": {"ASEGEN_TUNE_MALLOC": "0", "THP_MEM_ALLOC_ENABLE": "1"},
     "heap32": {
         "MALLOC_MMAP_THRESHOLD_": "33554432",
         "MALLOC_TRIM_THRESHOLD_": "1073741824",
@@ -35,7 +37,9 @@ SYSTEMS = {"Cu32": ("Cu", 2), "Cu108": ("Cu", 3), "Si64": ("Si", 2),
 
 def measure(system: str, repeats: int) -> dict:
     """Time one evaluation ``repeats`` times in this process (after import)."""
-    import asegen  # noqa: F401  (first, as in a user's script)
+    import asegen
+
+    asegen.tune_allocator()  # before torch is imported, as a user's script does
 
     # isort: split
     import torch

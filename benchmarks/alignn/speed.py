@@ -100,7 +100,9 @@ def calculator(side: str, run: Path):
 
 def worker(side: str, system: str, run: Path, md_steps: int) -> dict:
     if side.startswith("asegen"):
-        import asegen  # noqa: F401  (first, as in a user's script: see its docs)
+        import asegen
+
+        asegen.tune_allocator()  # before torch, as in a user's script: see its docs
     import torch
     from ase.calculators.calculator import all_changes
 

@@ -49,6 +49,7 @@ import torch
 from ase.calculators.emt import EMT
 from make_inputs import cells
 
+import asegen
 from asegen.augment import Augmenter
 from asegen.calculators import ALIGNNCalculator
 from asegen.models.alignn import ALIGNN, ALIGNNConfig, config_from_alignn
@@ -298,6 +299,9 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workers", type=int, default=2, help="(workers case)")
     args = parser.parse_args()
+    # glibc's heap settings as in the documented runs; torch is imported already,
+    # so no huge pages (as then). Exported, so spawned workers start tuned too.
+    asegen.tune_allocator()
     few = args.case == "seeds"
     args.families = args.families or (2 if few else 32)
     args.n_per_structure = args.n_per_structure or (64 if few else 4)

@@ -1,5 +1,7 @@
 """The anchor's config schema and calculator specs, with asegen's extensions."""
 
+import builtins
+import math
 import subprocess
 import sys
 
@@ -76,9 +78,12 @@ def test_yaml_file_and_overrides(tmp_path):
         ({"model": {"calculator": "+ase.calculators.emt.EMT"}}, "add () to call it"),
         ({"model": {"calculator": "+no_such_module.make()"}}, "cannot import module"),
         ({"model": {"calculator": "+ase.calculators.emt.Nope()"}}, "has no 'Nope'"),
-        ({"model": {"calculator": "+nothing()"}}, "neither a Python builtin"),
-        ({"model": {"calculator": "+dict()"}}, "gave a dict, not an ASE calculator"),
-        ({"model": {"calculator": {"+float": "x"}}}, "calling '+float' failed"),
+        ({"model": {"calculator": "+nothing()"}}, "is not one of asegen's"),
+        (
+            {"model": {"calculator": "+collections.OrderedDict()"}},
+            "gave a OrderedDict, not an ASE calculator",
+        ),
+        ({"model": {"calculator": {"+math.sqrt": "x"}}}, "calling '+math.sqrt' failed"),
         ({"model": {"calculator": "+ase.calculators.emt.EMT(1 +)"}}, "cannot read"),
         ({"data": {"input": "=/data/missing", "output": "o.xyz"}}, "does not exist"),
     ],
@@ -113,8 +118,9 @@ def test_mapping_spec_builtins_and_asegen_call_syntax():
     assert (default.parameters.sigma, default.parameters.rc) == (1.0, 3.0)
     called = load_config(config("+ase.calculators.lj.LennardJones(sigma=2.0)"))
     assert called.calculator.parameters.sigma == 2.0
-    assert resolve({"+len": [1, 2, 3]}) == 3  # a non-mapping value: one argument
-    assert resolve({"a": "+int", "b": 2}) == {"a": int, "b": 2}  # two keys: no call
+    assert resolve({"+math.fsum": [1, 2, 3]}) == 6  # a non-mapping value: one argument
+    two_keys = {"a": "+math.sqrt", "b": 2}  # two keys: no call
+    assert resolve(two_keys) == {"a": math.sqrt, "b": 2}
 
 
 def test_references_resolve_like_the_anchor():
@@ -133,9 +139,58 @@ def test_local_module_next_to_the_working_directory(tmp_path, monkeypatch):
         "from ase.calculators.emt import EMT\n\ndef make(**kw):\n    return EMT()\n"
     )
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".")])
     monkeypatch.delitem(sys.modules, "my_calc", raising=False)
+    before = list(sys.path)
     assert isinstance(load_config(config("+my_calc.make()")).calculator, EMT)
+    assert sys.path == before  # the working directory was there for the import only
+
+
+def test_a_working_directory_already_on_sys_path_stays(tmp_path, monkeypatch):
+    (tmp_path / "my_other_calc.py").write_text(
+        "from ase.calculators.emt import EMT\n\ndef make():\n    return EMT()\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [*sys.path, str(tmp_path)])
+    monkeypatch.delitem(sys.modules, "my_other_calc", raising=False)
+    before = list(sys.path)
+    assert isinstance(load_config(config("+my_other_calc.make()")).calculator, EMT)
+    assert sys.path == before
+
+
+PAYLOAD = "open('pwned', 'w').close()"
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        f"+exec({PAYLOAD!r})",
+        f"+eval({PAYLOAD!r})",
+        {"+exec": PAYLOAD},
+        {"+eval": PAYLOAD},
+        f"+builtins.exec({PAYLOAD!r})",
+        {"+builtins.exec": PAYLOAD},
+        "+__import__('os')",
+        {"+compile": {"source": PAYLOAD, "filename": "x", "mode": "exec"}},
+        {"+io.open": {"file": "pwned", "mode": "w"}},  # io.open is builtins.open
+    ],
+)
+def test_python_builtins_are_refused_and_nothing_runs(spec, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as error:
+        load_config(config(spec))
+    assert "is a Python builtin, which a config may not call" in str(error.value)
+    assert "\n" not in str(error.value)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_every_python_builtin_is_refused_by_name_and_through_its_module():
+    for name, value in vars(builtins).items():
+        with pytest.raises(ConfigError, match="is a Python builtin"):
+            resolve(f"+{name}")
+        if callable(value):
+            with pytest.raises(ConfigError, match="is a Python builtin"):
+                resolve(f"+builtins.{name}")
 
 
 def test_local_module_that_fails_to_import(tmp_path, monkeypatch):

@@ -34,20 +34,26 @@ def __getattr__(name: str) -> Any:
 
 
 def load(path: str | os.PathLike, **kwargs: Any) -> Any:
-    """Load a trained model as an ASE calculator.
+    """Load a trained model as what serves its kind.
+
+    The checkpoint names its model class and the class its task: a
+    potential comes back as an ASE calculator (``ALIGNNCalculator`` for
+    ALIGNN). A model that no capability serves yet, or an unknown class, is
+    one clear error.
 
     Parameters
     ----------
     path
         A run directory (``logs/version_N``) or a checkpoint file.
     **kwargs
-        Passed to the calculator's ``load`` (``device``, ``dtype``, ``skin``).
+        Options of what is returned; for calculators ``device``, ``dtype``,
+        ``skin``, ``neighbors``.
 
     Returns
     -------
     ase.calculators.calculator.Calculator
-        The calculator of the stored model.
+        The calculator of the stored potential.
     """
-    from asegen.calculators import ALIGNNCalculator
+    from asegen._loading import load as load_by_kind
 
-    return ALIGNNCalculator.load(path, **kwargs)
+    return load_by_kind(path, **kwargs)

@@ -1,6 +1,6 @@
 """ASE calculators around asegen's models."""
 
 from asegen.calculators.alignn import ALIGNNCalculator
-from asegen.calculators.base import TorchCalculator
+from asegen.calculators.base import TorchCalculator, calculator_for
 
-__all__ = ["ALIGNNCalculator", "TorchCalculator"]
+__all__ = ["ALIGNNCalculator", "TorchCalculator", "calculator_for"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from asegen.calculators.base import TorchCalculator
+from asegen.calculators.base import CALCULATORS, TorchCalculator
 from asegen.errors import DataFormatError
 from asegen.models.alignn import ALIGNN, load_alignn_run
 from asegen.models.checkpoint import load_checkpoint
@@ -85,3 +85,6 @@ class ALIGNNCalculator(TorchCalculator):
         if dtype is None:
             dtype = torch.float64 if training["dtype"] == "float64" else torch.float32
         return cls(model, device=device, dtype=dtype, **kwargs)
+
+
+CALCULATORS["alignn"] = ALIGNNCalculator

@@ -25,7 +25,7 @@ from asegen.graph.units import full_to_voigt
 from asegen.models.base import AtomisticModel
 from asegen.models.potential import predict
 
-__all__ = ["TorchCalculator", "resolve_device"]
+__all__ = ["TorchCalculator", "calculator_for", "resolve_device"]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -38,9 +38,10 @@ def resolve_device(device: str | torch.device) -> torch.device:
 class TorchCalculator(Calculator):
     """ASE calculator for an asegen model that predicts energy.
 
-    Trained extra heads of the model (:meth:`AtomisticModel.heads`) are
-    results too, from the same evaluation: ``"atomwise"`` (``(N, F)``, per
-    atom) and ``"additional"`` (``(F,)``, per structure), read with
+    The model's extra heads (:meth:`AtomisticModel.heads`) are results too,
+    from the same evaluation, under their own names: ``(N, F)`` for a
+    per-atom head, ``(F,)`` for a per-structure head; ALIGNN's are
+    ``"atomwise"`` and ``"additional"``, read with
     ``calc.get_property("atomwise", atoms)``.
 
     Parameters
@@ -175,9 +176,20 @@ class TorchCalculator(Calculator):
             }
             if periodic[k]:
                 result["stress"] = stress[k].copy()
-            if "atomwise" in heads:
-                result["atomwise"] = heads["atomwise"][lo:hi].copy()
-            if "additional" in heads:
-                result["additional"] = heads["additional"][k].copy()
+            for name, values in heads.items():
+                rows = values[lo:hi] if self._heads[name].per_atom else values[k]
+                result[name] = rows.copy()
             results.append(result)
         return results
+
+
+#: Calculator classes of models that have their own, by model name.
+CALCULATORS: dict[str, type[TorchCalculator]] = {}
+
+
+def calculator_for(model: AtomisticModel, **kwargs: Any) -> TorchCalculator:
+    """Return the calculator of an energy model (its own class, if it has one).
+
+    ``kwargs`` are :class:`TorchCalculator` options (``device``, ``dtype``, ...).
+    """
+    return CALCULATORS.get(model.model_name, TorchCalculator)(model, **kwargs)

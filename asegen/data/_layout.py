@@ -21,6 +21,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from asegen._units import UNITS
 from asegen.errors import DataFormatError, InputNotFoundError
 
 __all__ = [
@@ -48,7 +49,6 @@ __all__ = [
 FORMAT_NAME = "asegen-structures"
 FORMAT_VERSION = 1
 COUNT_ATTR = "n_structures"  # committed structure count, written last on every flush
-UNITS = {"length": "Å", "energy": "eV", "forces": "eV/Å", "stress": "eV/Å^3"}
 HDF5_SUFFIXES = (".h5", ".hdf5")  # file names that mean asegen HDF5
 
 #: path -> (rows counted "per" structure or atom, dtype, shape of one row, unit)
@@ -62,12 +62,12 @@ CORE_DATASETS: dict[str, tuple[str, type, tuple[int, ...], str | None]] = {
 }
 COLUMN_GROUPS = ("results", "arrays", "info", "constraints")
 _RESULT_UNITS = {
-    "energy": "eV",
-    "free_energy": "eV",
-    "energies": "eV",
-    "forces": "eV/Å",
-    "stress": "eV/Å^3",
-    "stresses": "eV/Å^3",
+    "energy": UNITS["energy"],
+    "free_energy": UNITS["energy"],
+    "energies": UNITS["energy"],
+    "forces": UNITS["forces"],
+    "stress": UNITS["stress"],
+    "stresses": UNITS["stress"],
 }
 _STRING = h5py.string_dtype()
 _KIND_DTYPES: dict[str, Any] = {

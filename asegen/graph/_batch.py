@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,30 +30,33 @@ class AtomsGraph:
     (see :func:`asegen.graph.edge_vectors`), recomputed in torch so that
     gradients reach positions and cell.
 
-    ==============  ===========  ==========  =====================================
-    field           shape        dtype       meaning
-    ==============  ===========  ==========  =====================================
-    ``numbers``     (N,)         int64       atomic numbers
-    ``positions``   (N, 3)       float       Cartesian positions, Å
-    ``cell``        (S, 3, 3)    float       lattice vectors as rows, Å
-    ``pbc``         (S, 3)       bool        periodic axes
-    ``edge_index``  (2, E)       int64       centre and neighbour atom of each edge
-    ``shifts``      (E, 3)       float       integer image shifts (whole numbers)
-    ``batch``       (N,)         int64       structure index of each atom
-    ``n_atoms``     (S,)         int64       atoms per structure
-    ``fixed``       (N,)         bool        atoms fixed by ``FixAtoms``
-    ``energy``      (S,)         float       label, eV (NaN where missing)
-    ``forces``      (N, 3)       float       label, eV/Å (NaN where missing)
-    ``stress``      (S, 3, 3)    float       label, eV/Å³, ASE sign (NaN ...)
-    ``target``      (S, k)       float       graph-level property label (NaN ...)
-    ``atomwise``    (N, k)       float       per-atom head label (NaN ...)
-    ``additional``  (S, k)       float       extra graph-level head label (NaN ...)
-    ==============  ===========  ==========  =====================================
+    ====================  ============  =====  ====================================
+    field                 shape         dtype  meaning
+    ====================  ============  =====  ====================================
+    ``numbers``           (N,)          int64  atomic numbers
+    ``positions``         (N, 3)        float  Cartesian positions, Å
+    ``cell``              (S, 3, 3)     float  lattice vectors as rows, Å
+    ``pbc``               (S, 3)        bool   periodic axes
+    ``edge_index``        (2, E)        int64  centre and neighbour of each edge
+    ``shifts``            (E, 3)        float  integer image shifts (whole numbers)
+    ``batch``             (N,)          int64  structure index of each atom
+    ``n_atoms``           (S,)          int64  atoms per structure
+    ``fixed``             (N,)          bool   atoms fixed by ``FixAtoms``
+    ``energy``            (S,)          float  label, eV (NaN where missing)
+    ``forces``            (N, 3)        float  label, eV/Å (NaN where missing)
+    ``stress``            (S, 3, 3)     float  label, eV/Å³, ASE sign (NaN ...)
+    ``atom_labels``       name: (N, …)  any    further labels, one row per atom
+    ``structure_labels``  name: (S, …)  any    further labels, one per structure
+    ====================  ============  =====  ====================================
 
-    The labels are ``None`` when no structure of the batch carries them;
-    ``target``, ``atomwise`` and ``additional`` are set by training code (see
-    :class:`asegen.train.TrainConfig`), never by :func:`atoms_to_graph`.
-    Atoms of one structure are contiguous and structures appear in order.
+    ``energy``, ``forces`` and ``stress`` are the calculator results that
+    :func:`atoms_to_graph` reads; they are ``None`` when no structure of the
+    batch carries them. ``atom_labels`` and ``structure_labels`` hold whatever
+    else a training task attaches (:meth:`with_labels`), each declared per atom
+    or per structure so that batching needs to know nothing about them: a
+    floating-point label missing on some structures of a batch is filled with
+    NaN there. Atoms of one structure are contiguous and structures appear in
+    order.
     """
 
     numbers: Tensor
@@ -67,9 +71,8 @@ class AtomsGraph:
     energy: Tensor | None = None
     forces: Tensor | None = None
     stress: Tensor | None = None
-    target: Tensor | None = None
-    atomwise: Tensor | None = None
-    additional: Tensor | None = None
+    atom_labels: Mapping[str, Tensor] = field(default_factory=dict)
+    structure_labels: Mapping[str, Tensor] = field(default_factory=dict)
 
     @property
     def n_structures(self) -> int:
@@ -81,9 +84,40 @@ class AtomsGraph:
         """Number of directed edges ``E``."""
         return int(self.edge_index.shape[1])
 
-    def replace(self, **changes: Tensor | None) -> AtomsGraph:
+    def replace(self, **changes: Any) -> AtomsGraph:
         """Return a copy with some fields replaced (the graph is immutable)."""
         return dataclasses.replace(self, **changes)
+
+    def with_labels(
+        self,
+        *,
+        atom: Mapping[str, Tensor] | None = None,
+        structure: Mapping[str, Tensor] | None = None,
+    ) -> AtomsGraph:
+        """Return a copy with labels added (or replaced) by name.
+
+        Parameters
+        ----------
+        atom
+            Labels with one row per atom, ``(N, ...)``.
+        structure
+            Labels with one row per structure, ``(S, ...)``.
+        """
+        for labels, rows, kind in (
+            (atom or {}, self.numbers.shape[0], "atom"),
+            (structure or {}, self.n_structures, "structure"),
+        ):
+            for name, value in labels.items():
+                if value.ndim == 0 or value.shape[0] != rows:
+                    raise ValueError(
+                        f"{kind} label {name!r} has shape {tuple(value.shape)}; "
+                        f"it needs {rows} rows, one per {kind}"
+                    )
+        return dataclasses.replace(
+            self,
+            atom_labels={**self.atom_labels, **(atom or {})},
+            structure_labels={**self.structure_labels, **(structure or {})},
+        )
 
     def to(
         self,
@@ -91,15 +125,19 @@ class AtomsGraph:
         dtype: torch.dtype | None = None,
     ) -> AtomsGraph:
         """Move every tensor to ``device`` and floating-point ones to ``dtype``."""
-        moved = {}
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if value is None:
-                moved[field.name] = None
-            elif value.is_floating_point():
-                moved[field.name] = value.to(device=device, dtype=dtype)
+
+        def move(value: Tensor) -> Tensor:
+            if value.is_floating_point():
+                return value.to(device=device, dtype=dtype)
+            return value.to(device=device)
+
+        moved: dict[str, Any] = {}
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, Mapping):
+                moved[item.name] = {name: move(v) for name, v in value.items()}
             else:
-                moved[field.name] = value.to(device=device)
+                moved[item.name] = None if value is None else move(value)
         return AtomsGraph(**moved)
 
 
@@ -237,12 +275,24 @@ def _concatenate(graphs: Sequence[AtomsGraph]) -> AtomsGraph:
         energy=_cat_labels([g.energy for g in graphs], structures_per_graph, ()),
         forces=_cat_labels([g.forces for g in graphs], atom_counts, (3,)),
         stress=_cat_labels([g.stress for g in graphs], structures_per_graph, (3, 3)),
-        target=_cat_labels([g.target for g in graphs], structures_per_graph, None),
-        atomwise=_cat_labels([g.atomwise for g in graphs], atom_counts, None),
-        additional=_cat_labels(
-            [g.additional for g in graphs], structures_per_graph, None
+        atom_labels=_cat_named([g.atom_labels for g in graphs], atom_counts),
+        structure_labels=_cat_named(
+            [g.structure_labels for g in graphs], structures_per_graph
         ),
     )
+
+
+def _cat_named(
+    labels: list[Mapping[str, Tensor]], lengths: list[int]
+) -> dict[str, Tensor]:
+    """Concatenate named labels; a name missing from some graphs is NaN there."""
+    names = dict.fromkeys(name for part in labels for name in part)
+    joined = {}
+    for name in names:
+        column = _cat_labels([part.get(name) for part in labels], lengths, None)
+        assert column is not None  # the name occurs at least once
+        joined[name] = column
+    return joined
 
 
 def _cat_labels(
@@ -259,6 +309,11 @@ def _cat_labels(
         return None
     first = next(label for label in labels if label is not None)
     dtype = first.dtype
+    if not dtype.is_floating_point and any(label is None for label in labels):
+        raise ValueError(
+            f"a {dtype} label is missing from some structures of the batch; "
+            "integer labels cannot be filled with NaN"
+        )
     trailing = tuple(first.shape[1:]) if trailing is None else trailing
     return torch.cat(
         [

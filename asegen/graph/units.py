@@ -11,7 +11,9 @@ import torch
 from ase.units import GPa
 from torch import Tensor
 
-__all__ = ["EV_PER_A3_IN_GPA", "full_to_voigt", "voigt_to_full"]
+from asegen._units import UNITS
+
+__all__ = ["EV_PER_A3_IN_GPA", "UNITS", "full_to_voigt", "voigt_to_full"]
 
 #: One eV/Å³ expressed in GPa (about 160.2177).
 EV_PER_A3_IN_GPA: float = 1.0 / GPa

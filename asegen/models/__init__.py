@@ -5,7 +5,7 @@ stress of energy models come from :func:`~asegen.models.potential.predict`.
 """
 
 from asegen.models.alignn import ALIGNN, ALIGNNConfig
-from asegen.models.base import MODELS, AtomisticModel
+from asegen.models.base import MODELS, AtomisticModel, Head
 from asegen.models.checkpoint import load_checkpoint, save_checkpoint
 from asegen.models.potential import predict
 
@@ -14,6 +14,7 @@ __all__ = [
     "MODELS",
     "ALIGNNConfig",
     "AtomisticModel",
+    "Head",
     "load_checkpoint",
     "predict",
     "save_checkpoint",

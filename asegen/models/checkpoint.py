@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from asegen._run_layout import BEST, CHECKPOINTS, LAST, checkpoint_path
+from asegen._units import UNITS
 from asegen._version import __version__
 from asegen.errors import DataFormatError, InputNotFoundError
 from asegen.models.base import MODELS, AtomisticModel
@@ -27,7 +29,6 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
-UNITS = {"energy": "eV", "length": "Å", "forces": "eV/Å", "stress": "eV/Å^3"}
 
 
 def save_checkpoint(
@@ -58,12 +59,12 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     """Return the checkpoint file for ``path`` (a file or a run directory)."""
     path = Path(path)
     if path.is_dir():
-        for name in ("best.pt", "last.pt"):
-            candidate = path / "checkpoints" / name
+        for name in (BEST, LAST):
+            candidate = checkpoint_path(path, name)
             if candidate.is_file():
                 return candidate
         raise InputNotFoundError(
-            f"{path} has no checkpoints/best.pt or checkpoints/last.pt; pass a "
+            f"{path} has no {CHECKPOINTS}/{BEST} or {CHECKPOINTS}/{LAST}; pass a "
             "run directory (logs/version_N) or a checkpoint file"
         )
     if not path.exists():

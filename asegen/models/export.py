@@ -35,6 +35,7 @@ import warnings
 import torch
 from torch import Tensor, nn
 
+from asegen._units import UNITS
 from asegen._version import __version__
 from asegen.graph.geometry import strain_positions_and_cell
 from asegen.models.alignn import ALIGNN
@@ -110,7 +111,7 @@ def export_torchscript(model: ALIGNN, path: str | os.PathLike) -> None:
         "cutoff": model.config.cutoff,
         "max_neighbors": model.config.max_neighbors,
         "dtype": str(dtype).removeprefix("torch."),
-        "units": {"energy": "eV", "length": "Å", "stress": "eV/Å^3"},
+        "units": dict(UNITS),
         "config": model.hparams()["config"],
     }
     with warnings.catch_warnings():

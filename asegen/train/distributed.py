@@ -19,6 +19,7 @@ from asegen.errors import ConfigError
 from asegen.graph import batch_graphs
 
 __all__ = [
+    "KeySampler",
     "average",
     "barrier",
     "broadcast_path",
@@ -80,21 +81,54 @@ class EpochSampler(Sampler[int]):
         return self.size
 
 
+class KeySampler(Sampler[tuple[int, int]]):
+    """Keys ``(epoch, k)`` for the items ``k`` that ``order`` yields.
+
+    Items are drawn by key, so an item that changes from epoch to epoch
+    (fresh noise) is the same in every worker process and after a resume.
+    ``order`` is a sampler of item indices, or ``None`` for all items in
+    order.
+    """
+
+    def __init__(self, size: int, order: Sampler[int] | None = None) -> None:
+        self.size = size
+        self.order = order
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start ``epoch`` (the order's own shuffle follows it)."""
+        self.epoch = epoch
+        if hasattr(self.order, "set_epoch"):
+            self.order.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order = range(self.size) if self.order is None else self.order
+        return ((self.epoch, int(k)) for k in order)
+
+    def __len__(self) -> int:
+        return self.size if self.order is None else len(self.order)  # type: ignore[arg-type]
+
+
 def loader(
-    dataset: Dataset, batch_size: int, workers: int, *, seed: int, shuffle: bool
+    items: Dataset, batch_size: int, workers: int, *, seed: int, shuffle: bool
 ) -> DataLoader:
-    """Return a DataLoader of batched graphs, sharded across processes if shuffled."""
-    sampler: Sampler[int] | None = None
+    """Return a DataLoader of batched graphs, sharded across processes if shuffled.
+
+    Unshuffled loaders (validation, test) ask for the items of epoch 0 in
+    every epoch, so they see the same items each time.
+    """
+    size = len(items)  # type: ignore[arg-type]
+    order: Sampler[int] | None = None
     if shuffle:
-        sampler = (
-            DistributedSampler(dataset, shuffle=True, seed=seed)
+        order = (
+            DistributedSampler(items, shuffle=True, seed=seed)
             if _world() > 1
-            else EpochSampler(len(dataset), seed)
+            else EpochSampler(size, seed)
         )
     return DataLoader(
-        dataset,
+        items,
         batch_size=batch_size,
-        sampler=sampler,
+        sampler=KeySampler(size, order),
         num_workers=workers,
         collate_fn=batch_graphs,
         persistent_workers=workers > 0,

@@ -8,6 +8,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from asegen._run_layout import CHECKPOINTS
+
 __all__ = ["MetricsLog", "latest_run", "new_run"]
 
 _VERSION = re.compile(r"version_(\d+)$")
@@ -28,14 +30,14 @@ def new_run(out: str | os.PathLike) -> Path:
     versions = _versions(out)
     number = versions[-1][0] + 1 if versions else 0
     run = out / f"version_{number}"
-    (run / "checkpoints").mkdir(parents=True)
+    (run / CHECKPOINTS).mkdir(parents=True)
     return run
 
 
 def latest_run(out: str | os.PathLike) -> Path | None:
     """Return ``out`` if it is a run directory, else its newest ``version_N``."""
     out = Path(out)
-    if (out / "checkpoints").is_dir():
+    if (out / CHECKPOINTS).is_dir():
         return out
     versions = _versions(out)
     return versions[-1][1] if versions else None
@@ -44,9 +46,12 @@ def latest_run(out: str | os.PathLike) -> Path | None:
 class MetricsLog:
     """Append one row per epoch to ``metrics.csv``, flushed at once.
 
-    On resume, rows of epochs at or after ``start_epoch`` (written by the
-    interrupted run after its last checkpoint) are dropped first, so the file
-    never holds an epoch twice.
+    The columns are declared up front; a row with a name outside them is a
+    bug in the task that produced it and raises, so no metric is dropped
+    silently. On resume, rows of epochs at or after ``start_epoch`` (written
+    by the interrupted run after its last checkpoint) are dropped first, so
+    the file never holds an epoch twice; the kept rows are rewritten under
+    the current columns.
     """
 
     def __init__(
@@ -60,15 +65,29 @@ class MetricsLog:
                 rows = [
                     r for r in csv.DictReader(handle) if int(r["epoch"]) < start_epoch
                 ]
-        with path.open("w", newline="") as handle:
+        partial = path.with_name(path.name + ".partial")  # replaced at once
+        with partial.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, self.columns, extrasaction="ignore")
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows(rows)  # an older file may hold retired columns
+        os.replace(partial, path)
 
     def append(self, row: dict[str, float | int]) -> None:
-        """Write one row; missing columns stay empty."""
+        """Write one row; missing columns stay empty.
+
+        Raises
+        ------
+        ValueError
+            If the row names a column that was not declared.
+        """
+        undeclared = sorted(set(row) - set(self.columns))
+        if undeclared:
+            raise ValueError(
+                f"metrics {undeclared} are not among the declared columns of "
+                f"{self.path.name}; declare them in the task's metrics"
+            )
         with self.path.open("a", newline="") as handle:
-            writer = csv.DictWriter(handle, self.columns, extrasaction="ignore")
+            writer = csv.DictWriter(handle, self.columns)
             writer.writerow({k: _fmt(v) for k, v in row.items()})
             handle.flush()
 

@@ -10,16 +10,20 @@ from typing import Any
 
 import torch
 
-from asegen._config import apply_overrides, from_dict, read_config_file
+from asegen._config import (
+    apply_overrides,
+    from_dict,
+    read_config_file,
+    unknown_key_error,
+)
+from asegen.data import read_structures
 from asegen.errors import ConfigError
 from asegen.models.base import MODELS
 from asegen.train.config import TrainConfig
-from asegen.train.data import load_structures
-from asegen.train.engine import train
+from asegen.train.engine import task_settings, train
+from asegen.train.task import Task, task_for
 
 __all__ = ["train_from_config"]
-
-_TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 
 
 def train_from_config(
@@ -41,18 +45,21 @@ def train_from_config(
         Registered model name, e.g. ``"alignn"``.
     config
         A YAML/JSON file or a mapping with optional ``model`` and ``train``
-        sections (for ALIGNN, an alignn ``config.json`` also works); ``None``
-        uses every default.
+        sections and the section of the model's task (for ALIGNN, its
+        settings sit in ``train``, and an alignn ``config.json`` also works);
+        ``None`` uses every default.
     data, val
-        Training data (asegen HDF5 or any ASE-readable file) and an optional
-        separate validation set.
+        Training data and an optional separate validation set: anything
+        :func:`asegen.data.read_structures` reads (asegen HDF5, read lazily;
+        any ASE-readable file; an alignn training folder; a folder of
+        structure files).
     out
         Parent directory of the run; with ``resume``, the run or its parent.
     resume
         Continue the newest run in ``out`` from its ``last.pt``.
     overrides
         ``key=value`` strings; ``train.epochs=5``, ``model.cutoff=4.5``, or a
-        bare field name of either section (train first).
+        bare field name of any section (train first, then the task's).
     progress
         Show progress bars (default: when writing to a terminal).
 
@@ -64,25 +71,27 @@ def train_from_config(
     if model not in MODELS:
         raise ConfigError(f"unknown model {model!r}; choose one of {sorted(MODELS)}")
     cls = MODELS[model]
+    task = task_for(cls)
     if config is None:
         raw: dict[str, Any] = {}
     elif isinstance(config, Mapping):
         raw = dict(config)
     else:
         raw = read_config_file(config)
-    model_section, train_section = cls.split_config(raw)
-    sections = {"model": model_section, "train": train_section}
-    qualified = [_qualify(item) for item in overrides]
-    apply_overrides(sections, qualified)
-    train_config = from_dict(TrainConfig, sections["train"], "train.")
+    sections = _sections(cls.split_config(raw), task)
+    apply_overrides(sections, [_qualify(item, task) for item in overrides])
+    engine, settings = _split_train(sections, task)
+    train_config = from_dict(TrainConfig, engine, "train.")
+    task_config = task_settings(task, settings)
     torch.manual_seed(train_config.seed)  # the seed fixes the initial weights too
     network = cls.from_config(sections["model"])
     metadata = {"data": str(data), "val": None if val is None else str(val)}
     return train(
         network,
-        load_structures(data),
+        read_structures(data),
         config=train_config,
-        val_structures=None if val is None else load_structures(val),
+        task=task_config,
+        val_structures=None if val is None else read_structures(val),
         out=out,
         resume=resume,
         metadata=metadata,
@@ -90,9 +99,49 @@ def train_from_config(
     )
 
 
-def _qualify(item: str) -> str:
+_ENGINE_FIELDS = [f.name for f in dataclasses.fields(TrainConfig)]
+
+
+def _fields(task: type[Task]) -> list[str]:
+    return [f.name for f in dataclasses.fields(task.config_class)]
+
+
+def _sections(data: Mapping[str, Any], task: type[Task]) -> dict[str, Any]:
+    """Check the top-level keys; return every section, empty where not given."""
+    names = ["model", "train", task.section]
+    for key, value in data.items():
+        if key not in names:
+            raise unknown_key_error(str(key), names, "")
+        if value is not None and not isinstance(value, Mapping):
+            raise ConfigError(f"section '{key}' must be a mapping of keys to values")
+    return {name: dict(data.get(name) or {}) for name in names}
+
+
+def _split_train(
+    sections: dict[str, Any], task: type[Task]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the engine's keys and the task's (which may share ``train``)."""
+    if task.section != "train":
+        return sections["train"], sections[task.section]
+    engine, settings = {}, {}
+    own = _fields(task)
+    for key, value in sections["train"].items():
+        if key in _ENGINE_FIELDS:
+            engine[key] = value
+        elif key in own:
+            settings[key] = value
+        else:
+            raise unknown_key_error(str(key), [*_ENGINE_FIELDS, *own], "train.")
+    return engine, settings
+
+
+def _qualify(item: str, task: type[Task]) -> str:
     key = item.partition("=")[0]
-    if key.startswith(("model.", "train.")):
+    if key.split(".")[0] in ("model", "train", task.section):
         return item
-    section = "train" if key.split(".")[0] in _TRAIN_FIELDS else "model"
-    return f"{section}.{item}"
+    field = key.split(".")[0]
+    if field in _ENGINE_FIELDS:
+        return f"train.{item}"
+    if field in _fields(task):
+        return f"{task.section}.{item}"
+    return f"model.{item}"

@@ -170,3 +170,43 @@ def test_single_atom_without_neighbours():
     graph = atoms_to_graph(Atoms("Cu"), cutoff=3.0)
     assert graph.n_edges == 0
     assert edge_vectors(graph).shape == (0, 3)
+
+
+def test_named_labels_batch_by_their_declared_axis():
+    images = structures()
+    parts = [atoms_to_graph(a, cutoff=3.5, dtype=torch.float64) for a in images]
+    charges = [torch.arange(len(a), dtype=torch.float64)[:, None] for a in images]
+    parts[0] = parts[0].with_labels(
+        atom={"charge": charges[0]}, structure={"gap": torch.tensor([[1.0, 2.0]])}
+    )
+    parts[2] = parts[2].with_labels(atom={"charge": charges[2]})
+    batch = batch_graphs(parts)
+    charge = batch.atom_labels["charge"]
+    assert charge.shape == (sum(len(a) for a in images), 1)
+    n0, n1 = len(images[0]), len(images[1])
+    assert torch.equal(charge[:n0], charges[0])
+    assert torch.isnan(charge[n0 : n0 + n1]).all()  # water has none
+    assert torch.equal(charge[n0 + n1 :], charges[2])
+    gap = batch.structure_labels["gap"]
+    assert gap.shape == (3, 2)
+    assert gap[0].tolist() == [1.0, 2.0]
+    assert torch.isnan(gap[1:]).all()
+    moved = batch.to(dtype=torch.float32)
+    assert moved.atom_labels["charge"].dtype == torch.float32
+    assert moved.structure_labels["gap"].dtype == torch.float32
+
+
+def test_labels_are_checked_against_their_axis():
+    graph = atoms_to_graph(bulk("Cu", cubic=True), cutoff=3.0)
+    with pytest.raises(ValueError, match=r"label 'q' has shape \(3,\); it needs 4"):
+        graph.with_labels(atom={"q": torch.zeros(3)})
+    with pytest.raises(ValueError, match="structure label 'e' has shape"):
+        graph.with_labels(structure={"e": torch.zeros(2, 1)})
+    counted = graph.with_labels(structure={"n": torch.tensor([4])})
+    plain = atoms_to_graph(bulk("Cu"), cutoff=3.0)
+    with pytest.raises(ValueError, match="integer labels cannot be filled with NaN"):
+        batch_graphs([counted, plain])
+    both = batch_graphs(
+        [counted, plain.with_labels(structure={"n": torch.tensor([1])})]
+    )
+    assert both.structure_labels["n"].tolist() == [4, 1]

@@ -9,9 +9,9 @@ from ase.calculators.emt import EMT
 from ase.io import write
 from ase.units import GPa
 
+from asegen.data import read_structures
 from asegen.data._alignn import read_alignn_folder
 from asegen.errors import DataFormatError, InputNotFoundError
-from asegen.train.data import load_structures
 
 
 def jarvis_record(atoms, k):
@@ -36,7 +36,7 @@ def test_id_prop_json_becomes_labelled_atoms_in_ase_units(tmp_path):
         atoms.rattle(0.05, seed=1)
     records = [jarvis_record(a.copy(), k) for k, a in enumerate(cells)]
     (tmp_path / "id_prop.json").write_text(json.dumps(records))
-    images = load_structures(tmp_path)
+    images = read_structures(tmp_path)
     assert len(images) == 2
     for atoms, original in zip(images, cells, strict=True):
         np.testing.assert_allclose(atoms.positions, original.positions, atol=1e-10)
@@ -63,12 +63,12 @@ def test_id_prop_csv_reads_structure_files(tmp_path):
 
 
 def test_folder_errors(tmp_path):
-    with pytest.raises(InputNotFoundError, match="id_prop"):
-        load_structures(tmp_path)
+    with pytest.raises(DataFormatError, match="id_prop"):  # an empty folder
+        read_structures(tmp_path)
     (tmp_path / "id_prop.json").write_text("[{}]")
     with pytest.raises(DataFormatError, match="record 0"):
-        load_structures(tmp_path)
+        read_structures(tmp_path)
     (tmp_path / "id_prop.json").unlink()
     (tmp_path / "id_prop.csv").write_text("missing.vasp,1.0\n")
     with pytest.raises(InputNotFoundError, match=r"missing\.vasp"):
-        load_structures(tmp_path)
+        read_structures(tmp_path)

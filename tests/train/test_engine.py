@@ -16,7 +16,7 @@ from asegen.calculators import ALIGNNCalculator
 from asegen.errors import ConfigError
 from asegen.models.alignn import ALIGNN, ALIGNNConfig
 from asegen.models.checkpoint import load_checkpoint
-from asegen.train import TrainConfig, fit_reference_energies, train
+from asegen.train import PotentialConfig, TrainConfig, fit_reference_energies, train
 from asegen.train import engine as engine_module
 
 DATA = "examples/data/cu_au_emt.xyz"
@@ -154,7 +154,7 @@ def test_train_config_validation():
         TrainConfig(optimizer="adam")
     with pytest.raises(ConfigError, match="sum to at most 1"):
         TrainConfig(train_ratio=0.9, val_ratio=0.2)
-    assert TrainConfig(weights={"forces": 0.1}).weights.forces == 0.1
+    assert PotentialConfig(weights={"forces": 0.1}).weights.forces == 0.1
     with pytest.raises(ConfigError, match=r"weights\.atomwise must not be negative"):
-        TrainConfig(weights={"atomwise": -1.0})
+        PotentialConfig(weights={"atomwise": -1.0})
     json.dumps(TrainConfig().__dict__, default=str)  # plain data

@@ -21,9 +21,8 @@ from asegen.errors import ConfigError, DataFormatError
 from asegen.graph import atoms_to_graph
 from asegen.models import ALIGNN, ALIGNNConfig
 from asegen.models.alignn import config_from_alignn, train_config_from_alignn
-from asegen.train import LossWeights, TrainConfig, train
-from asegen.train.data import head_target
-from asegen.train.losses import loss_terms
+from asegen.train import LossWeights, PotentialConfig, TrainConfig, train
+from asegen.train.potential import head_target, loss_terms
 from asegen.train.runner import train_from_config
 
 DATA = "examples/data/cu_au_emt.xyz"
@@ -55,8 +54,13 @@ def model_with_heads(atomwise=0, additional=0, **options):
 
 
 def config(**changes):
+    """Engine and task settings, as train()'s config= and task= arguments."""
     base = {"epochs": 4, "batch_size": 4, "learning_rate": 1e-2, "seed": 1, **SPLIT}
-    return TrainConfig(**{**base, **changes})
+    merged = {**base, **changes}
+    task = {
+        k: merged.pop(k) for k in list(merged) if k in PotentialConfig.__match_args__
+    }
+    return {"config": TrainConfig(**merged), "task": PotentialConfig(**task)}
 
 
 def rows(path):
@@ -92,7 +96,7 @@ def test_atomwise_head_learns_per_atom_emt_energies(tmp_path):
     )
     weights = {"energy": 1.0, "forces": 0.0, "atomwise": 1.0}
     cfg = config(weights=weights, atomwise_key="emt_energy")
-    run = train(model, images, config=cfg, out=tmp_path)
+    run = train(model, images, **cfg, out=tmp_path)
 
     metrics = rows(run / "metrics.csv")
     assert float(metrics[-1]["train_atomwise_mae"]) < float(
@@ -120,7 +124,7 @@ def test_additional_head_learns_a_graph_vector_from_info(tmp_path):
     )
     weights = {"energy": 1.0, "forces": 0.0, "additional": 1.0}
     cfg = config(weights=weights, additional_key="composition")
-    run = train(model, images, config=cfg, out=tmp_path)
+    run = train(model, images, **cfg, out=tmp_path)
 
     metrics = rows(run / "metrics.csv")
     assert float(metrics[-1]["train_additional_mae"]) < float(
@@ -150,7 +154,7 @@ def test_property_model_trains_its_heads_too(tmp_path):
         weights={"energy": 1.0, "atomwise": 1.0},
         atomwise_key="emt_energy",
     )
-    run = train(model, images, config=cfg, out=tmp_path)
+    run = train(model, images, **cfg, out=tmp_path)
     last = rows(run / "metrics.csv")[-1]
     assert last["val_target_mae"]
     assert last["val_atomwise_mae"]
@@ -164,7 +168,7 @@ def test_heads_with_zero_weight_are_not_trained_or_read(tmp_path):
     images = read(DATA, index=":16")
     model = model_with_heads(atomwise=1, additional=1)
     cfg = config(epochs=1, n_train=8, atomwise_key="absent", additional_key="absent")
-    run = train(model, images, config=cfg, out=tmp_path)
+    run = train(model, images, **cfg, out=tmp_path)
     last = rows(run / "metrics.csv")[-1]
     assert not last["train_atomwise_mae"]
     assert not last["train_additional_mae"]
@@ -180,7 +184,9 @@ def test_loss_adds_weighted_head_errors():
         np.concatenate([a.arrays["emt_energy"] for a in images])
     )
     additional = torch.tensor([a.info["composition"] for a in images])
-    graph = graph.replace(atomwise=atomwise[:, None], additional=additional)
+    graph = graph.with_labels(
+        atom={"atomwise": atomwise[:, None]}, structure={"additional": additional}
+    )
     with torch.no_grad():
         pred = model(graph)
     n = graph.n_atoms.double()
@@ -252,7 +258,7 @@ def test_missing_target_names_the_key_and_the_structure(tmp_path):
     with pytest.raises(
         DataFormatError, match=r"structure 5 of the training data.*'emt_energy'"
     ):
-        train(model_with_heads(atomwise=1), images, config=cfg, out=tmp_path)
+        train(model_with_heads(atomwise=1), images, **cfg, out=tmp_path)
     assert not (tmp_path / "version_0").exists()  # stopped before the run began
 
 
@@ -280,7 +286,7 @@ def test_missing_target_names_the_key_and_the_structure(tmp_path):
 def test_head_mismatch_is_a_config_error(tmp_path, features, changes, message):
     model = model_with_heads(**features)
     with pytest.raises(ConfigError, match=message):
-        train(model, labelled(), config=config(**changes), out=tmp_path)
+        train(model, labelled(), **config(**changes), out=tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -403,4 +409,8 @@ def test_alignn_head_weights_and_keys_map_to_the_train_section():
     section = train_config_from_alignn(training)
     assert section["weights"]["atomwise"] == 0.25
     assert section["weights"]["additional"] == 0.75
-    assert TrainConfig(**section).atomwise_key == "forces"
+    task = {
+        k: section.pop(k) for k in list(section) if k in PotentialConfig.__match_args__
+    }
+    TrainConfig(**section)  # the rest is the engine's
+    assert PotentialConfig(**task).atomwise_key == "forces"

@@ -8,7 +8,7 @@ from ase.io import read, write
 from calculator_factories import TINY
 
 from asegen.models import ALIGNN, ALIGNNConfig
-from asegen.train import TrainConfig, train
+from asegen.train import PotentialConfig, TrainConfig, train
 from asegen.train.runner import train_from_config
 
 DATA = "examples/data/cu_au_emt.xyz"
@@ -33,10 +33,9 @@ def property_model(**options):
 
 
 def test_regression_on_an_info_key_learns(tmp_path):
-    config = TrainConfig(
-        epochs=6, batch_size=8, learning_rate=5e-3, target="volume_per_atom"
-    )
-    run = train(property_model(), labelled(), config=config, out=tmp_path)
+    config = TrainConfig(epochs=6, batch_size=8, learning_rate=5e-3)
+    task = PotentialConfig(target="volume_per_atom")
+    run = train(property_model(), labelled(), config=config, task=task, out=tmp_path)
     metrics = rows(run)
     assert float(metrics[-1]["val_target_mae"]) < float(metrics[0]["val_target_mae"])
     header = (run / "test_predictions.csv").read_text().splitlines()[0]
@@ -45,14 +44,10 @@ def test_regression_on_an_info_key_learns(tmp_path):
 
 
 def test_classification_reports_an_error_rate(tmp_path):
-    config = TrainConfig(
-        epochs=3,
-        batch_size=8,
-        target="gold_fraction",
-        classification_threshold=0.5,
-    )
+    config = TrainConfig(epochs=3, batch_size=8)
+    task = PotentialConfig(target="gold_fraction", classification_threshold=0.5)
     model = property_model(classification=True, output_features=1)
-    run = train(model, labelled(), config=config, out=tmp_path)
+    run = train(model, labelled(), config=config, task=task, out=tmp_path)
     rate = float(rows(run)[-1]["val_target_error_rate"])
     assert 0.0 <= rate <= 1.0
     with (run / "test_predictions.csv").open() as handle:

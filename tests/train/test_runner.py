@@ -115,7 +115,7 @@ def test_alignn_config_mistakes_are_named(tmp_path, change, message):
         ),
         (["--data", DATA, "--set", "nonsense"], "key=value"),
         (["missing.yaml", "--data", DATA], "config file missing.yaml does not exist"),
-        (["--data", "BAD"], "cannot read structures"),
+        (["--data", "BAD"], "cannot read structure 0 of"),
         (["--data", "README.md"], "holds no structures"),
     ],
 )

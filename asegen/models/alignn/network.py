@@ -27,7 +27,9 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
+from ase.data import chemical_symbols
 from torch import Tensor, nn
 
 from asegen._config import from_dict
@@ -36,7 +38,7 @@ from asegen.graph.elements import element_table
 from asegen.graph.triplets import bond_angle_cosines, line_graph
 from asegen.models.alignn import compat as alignn_compat
 from asegen.models.alignn.config import ALIGNNConfig
-from asegen.models.base import AtomisticModel, register_model
+from asegen.models.base import AtomisticModel, Head, register_model
 from asegen.nn import MLP, GaussianRBF, polynomial_envelope, scatter_mean, scatter_sum
 from asegen.nn.norm import layer_norm_silu
 from asegen.nn.radial import zbl_energy
@@ -132,6 +134,8 @@ class ALIGNN(AtomisticModel):
         defaults for a new force field.
     """
 
+    task = "potential"
+
     def __init__(self, config: ALIGNNConfig | None = None) -> None:
         super().__init__()
         config = config or ALIGNNConfig()
@@ -214,26 +218,43 @@ class ALIGNN(AtomisticModel):
         return cls(from_dict(ALIGNNConfig, section, "model."))
 
     @classmethod
-    def split_config(
-        cls, data: Mapping[str, Any]
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Return ``model`` and ``train`` sections; an alignn config.json works too."""
+    def split_config(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the run config's sections; an alignn config.json works too."""
         if not alignn_compat.is_alignn_config(dict(data)):
             return super().split_config(data)
         config, training = alignn_compat.config_from_alignn(dict(data))
         train = alignn_compat.train_config_from_alignn(training)
         if not config.predicts_energy:  # alignn's id_prop.csv values: info["target"]
             train["target"] = "target"
-        return dataclasses.asdict(config), train
+        return {"model": dataclasses.asdict(config), "train": train}
 
     @torch.jit.ignore
-    def heads(self) -> dict[str, int]:
-        """Widths of the atomwise and additional heads that this model has."""
-        widths = {
-            "atomwise": self.config.atomwise_output_features,
-            "additional": self.config.additional_output_features,
+    def heads(self) -> dict[str, Head]:
+        """Return the atomwise (per atom) and additional (per structure) heads."""
+        heads = {
+            "atomwise": Head(True, self.config.atomwise_output_features),
+            "additional": Head(False, self.config.additional_output_features),
         }
-        return {head: width for head, width in widths.items() if width}
+        return {name: head for name, head in heads.items() if head.width}
+
+    @torch.jit.ignore
+    def normalisation(self) -> dict[str, Any]:
+        """Return the energy scale and the non-zero reference energies by element."""
+        return {
+            "energy_scale": float(self.energy_scale),
+            "reference_energies": {
+                chemical_symbols[z]: float(v)
+                for z, v in enumerate(self.reference_energies.tolist())
+                if v
+            },
+        }
+
+    @torch.jit.ignore
+    def set_energy_reference(self, reference: np.ndarray, scale: float) -> None:
+        """Set ``E_i = scale * e_i + reference[Z_i]`` (eV; see the module docs)."""
+        with torch.no_grad():
+            self.reference_energies.copy_(torch.from_numpy(np.asarray(reference)))
+            self.energy_scale.fill_(scale)
 
     @torch.jit.ignore
     def graph_options(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Loss terms and error metrics; labels that are NaN (missing) are skipped."""
+"""Loss terms and error metrics of the potential task; NaN labels are skipped."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from asegen.graph import AtomsGraph
-from asegen.train.config import LossWeights
+from asegen.train.potential.config import LossWeights
 
 __all__ = ["loss_terms"]
 
@@ -34,11 +34,11 @@ def loss_terms(
 
     Energies enter per atom (eV/atom), forces per component (eV/Å), stress per
     component (eV/Å³). Property models (``"graph"`` or ``"logits"`` outputs)
-    are fitted to ``graph.target`` with the energy weight: L1/MSE, or for
-    classification the negative log-likelihood of ``target > threshold``.
-    Both kinds also fit their ``"atomwise"`` and ``"additional"`` heads to
-    ``graph.atomwise`` and ``graph.additional``, per component. Terms with
-    zero weight or without labels are skipped.
+    are fitted to the structure label ``"target"`` with the energy weight:
+    L1/MSE, or for classification the negative log-likelihood of
+    ``target > threshold``. Both kinds also fit their ``"atomwise"`` and
+    ``"additional"`` heads to the labels of the same names, per component.
+    Terms with zero weight or without labels are skipped.
 
     Returns
     -------
@@ -64,8 +64,11 @@ def loss_terms(
     else:
         total, metrics = _property_loss(pred, graph, weights.energy, kind, threshold)
         pairs = {}
-    pairs["atomwise"] = (pred.get("atomwise"), graph.atomwise)
-    pairs["additional"] = (pred.get("additional"), graph.additional)
+    pairs["atomwise"] = (pred.get("atomwise"), graph.atom_labels.get("atomwise"))
+    pairs["additional"] = (
+        pred.get("additional"),
+        graph.structure_labels.get("additional"),
+    )
     for name, (prediction, target) in pairs.items():
         weight = getattr(weights, name)
         if weight == 0 or prediction is None or target is None:
@@ -85,15 +88,16 @@ def _property_loss(
     threshold: float | None,
 ) -> tuple[Tensor, dict[str, float]]:
     """Weighted loss of the graph target and its error metric."""
-    if graph.target is None:
-        raise ValueError("property models need graph.target (train.target)")
+    target = graph.structure_labels.get("target")
+    if target is None:
+        raise ValueError("property models need the label 'target' (train.target)")
     if "logits" in pred:
-        labels = graph.target[:, 0]
+        labels = target[:, 0]
         known = torch.isfinite(labels)
         classes = (labels[known] > (threshold or 0.0)).long()
         logits = pred["logits"][known]
         loss = weight * torch.nn.functional.nll_loss(logits, classes)
         error = (logits.argmax(dim=1) != classes).float().mean()
         return loss, {"target_error_rate": float(error)}
-    loss, mae = _error(pred["graph"], graph.target.to(pred["graph"].dtype), kind)
+    loss, mae = _error(pred["graph"], target.to(pred["graph"].dtype), kind)
     return weight * loss, {"target_mae": float(mae)}

@@ -1,0 +1,179 @@
+"""The seam between the engine and a kind of model: :class:`Task`.
+
+The engine (:func:`asegen.train.train`) knows what every model shares: the
+seeded split, loaders and samplers, DDP, optimizer and schedule, gradient
+clipping, EMA weights, checkpoints, exact resume, ``hparams.yaml``,
+``metrics.csv`` and progress bars. A task knows the rest for one kind of
+model:
+
+- its settings, a strict dataclass read from one section of the run config
+  (:attr:`Task.section`, :attr:`Task.config_class`);
+- how structures become training items (:meth:`Task.items`): an
+  :class:`Items` dataset whose item ``k`` of epoch ``e`` may carry fresh
+  noise, and which may serve many items per structure;
+- the loss of a batch and its metrics (:meth:`Task.loss`), whose names are
+  declared in advance (:attr:`Task.metrics`) and become the columns
+  ``train_<name>`` and ``val_<name>`` of ``metrics.csv``;
+- what is fitted to the data before the first epoch (:meth:`Task.prepare`);
+- the end-of-run report on the test split (:meth:`Task.report`).
+
+A model names its task (``AtomisticModel.task``) and a task registers under
+that name with :func:`register_task`; asegen's own tasks are registered by
+importing :mod:`asegen.train`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch
+from ase import Atoms
+from torch import Tensor
+
+from asegen._registry import registrar
+from asegen.errors import ConfigError
+from asegen.graph import AtomsGraph
+from asegen.models.base import AtomisticModel
+
+__all__ = ["TASKS", "Items", "Task", "item_generator", "register_task", "task_for"]
+
+#: Task classes by name.
+TASKS: dict[str, type[Task]] = {}
+
+TaskClass = TypeVar("TaskClass", bound=type["Task"])
+
+
+def register_task(name: str) -> Callable[[TaskClass], TaskClass]:
+    """Class decorator: make ``name`` (a model's ``task``) train with this class."""
+    return registrar(TASKS, "name", name)
+
+
+def task_for(model: AtomisticModel | type[AtomisticModel]) -> type[Task]:
+    """Return the task class that trains ``model`` (an instance or a class).
+
+    Raises
+    ------
+    asegen.errors.ConfigError
+        If the model names no task or one that is not registered.
+    """
+    name = model.task
+    if name not in TASKS:
+        known = ", ".join(sorted(TASKS)) or "none"
+        raise ConfigError(
+            f"model {model.model_name or type(model).__name__!r} names the task "
+            f"{name!r}, which is not registered (registered: {known}); import the "
+            "module that defines it with @register_task first"
+        )
+    return TASKS[name]
+
+
+def item_generator(seed: int, *key: int) -> torch.Generator:
+    """Return a CPU generator of its own for ``(seed, *key)``.
+
+    Streams for different keys are independent (numpy's ``SeedSequence``
+    spawns them), so an item drawn from ``item_generator(seed, split, epoch,
+    k)`` is the same whichever worker, batch or resume point draws it.
+    """
+    state = np.random.SeedSequence(seed, spawn_key=key).generate_state(2, np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+class Items(torch.utils.data.Dataset):
+    """The training items of one split, as a task serves them.
+
+    The engine's loaders ask for keys ``(epoch, k)``; subclasses implement
+    :meth:`item` and ``__len__``. ``len()`` may exceed the number of
+    structures (several items per structure), and an item may differ from
+    epoch to epoch (fresh noise, a new trajectory): draw it from
+    :func:`item_generator` so that it depends only on the seed, the epoch
+    and ``k``.
+    """
+
+    def __getitem__(self, key: tuple[int, int]) -> AtomsGraph:
+        epoch, k = key
+        return self.item(k, epoch)
+
+    def item(self, k: int, epoch: int) -> AtomsGraph:
+        """Return item ``k`` of ``epoch`` (a one-structure graph with its labels)."""
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+
+class Task:
+    """What one kind of model learns; subclass it and :func:`register_task` it.
+
+    Parameters
+    ----------
+    model
+        The model being trained (on resume, the one stored in ``last.pt``).
+    settings
+        An instance of :attr:`config_class`.
+    seed
+        The run's seed, for tasks that draw random items.
+
+    Attributes
+    ----------
+    name
+        The registered name (set by :func:`register_task`).
+    section
+        The run-config section holding the task's settings. A task whose
+        keys differ from the engine's may share the ``train`` section.
+    config_class
+        A dataclass of the task's settings, read strictly.
+    metrics
+        The names of the metrics :meth:`loss` returns, ``"loss"`` first.
+    """
+
+    name: ClassVar[str] = ""
+    section: ClassVar[str] = "task"
+    config_class: ClassVar[type] = type(None)
+    metrics: ClassVar[tuple[str, ...]] = ("loss",)
+
+    def __init__(self, model: AtomisticModel, settings: Any, *, seed: int) -> None:
+        self.model = model
+        self.settings = settings
+        self.seed = seed
+
+    def items(
+        self, structures: Sequence[Atoms], indices: Sequence[int], *, split: str
+    ) -> Items:
+        """Return the items of ``structures[indices]`` for ``split``.
+
+        ``split`` is ``"train"``, ``"val"`` or ``"test"``; a task may draw
+        validation and test items once and for all (the same every epoch).
+        """
+        raise NotImplementedError
+
+    def prepare(self, model: AtomisticModel, items: Items) -> None:
+        """Fit statistics to the training items before a new run (none by default)."""
+
+    def loss(
+        self, model: AtomisticModel, batch: AtomsGraph, *, training: bool
+    ) -> tuple[Tensor, dict[str, float]]:
+        """Return the differentiable loss of ``batch`` and its metrics.
+
+        Runs inside the module that DDP wraps, so every parameter that
+        takes part must be reached from here. ``training`` is true in
+        training passes (keep the graph of derivatives that enter the loss).
+        The metrics are means over the batch, keyed by :attr:`metrics`.
+        """
+        raise NotImplementedError
+
+    def report(
+        self,
+        run: Path,
+        model: AtomisticModel,
+        test: Items,
+        *,
+        device: torch.device,
+        dtype: torch.dtype,
+    ) -> None:
+        """Write the end-of-run files for the test split (none by default).
+
+        ``model`` holds the best weights, in eval mode on ``device``.
+        """

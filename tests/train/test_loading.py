@@ -1,0 +1,89 @@
+"""Runs load by kind: asegen.load, asegen info RUN, and runs of release 0.1.0.
+
+``fixtures/run_0.1.0`` was written by asegen 0.1.0 (commit d37fd44, before
+the task seam): a tiny ALIGNN force field trained for two epochs, with the
+energy, forces and stress it gave for one structure (float64) in
+``expected_predictions.json``.
+"""
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ase.io import read, write
+from calculator_factories import TINY
+from click.testing import CliRunner
+
+import asegen
+from asegen.calculators import ALIGNNCalculator
+from asegen.cli import main
+from asegen.errors import DataFormatError
+from asegen.models import ALIGNN, ALIGNNConfig
+from asegen.models.checkpoint import save_checkpoint
+from asegen.train.runner import train_from_config
+
+OLD_RUN = Path(__file__).parent / "fixtures" / "run_0.1.0"
+DATA = "examples/data/cu_au_emt.xyz"
+
+
+def test_a_run_of_release_0_1_0_gives_the_same_numbers():
+    expected = json.loads((OLD_RUN / "expected_predictions.json").read_text())
+    calc = asegen.load(OLD_RUN, device="cpu", dtype=torch.float64)
+    assert isinstance(calc, ALIGNNCalculator)
+    atoms = read(DATA, index="20")
+    atoms.calc = calc
+    assert atoms.get_potential_energy() == pytest.approx(expected["energy"], rel=1e-12)
+    np.testing.assert_allclose(atoms.get_forces(), expected["forces"], atol=1e-12)
+    np.testing.assert_allclose(atoms.get_stress(), expected["stress"], atol=1e-12)
+
+
+def test_a_run_of_release_0_1_0_resumes_with_its_columns(tmp_path):
+    run = tmp_path / "logs" / "version_0"
+    shutil.copytree(OLD_RUN, run)
+    old_header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
+    data = tmp_path / "data.xyz"
+    write(data, read(DATA, index=":16"))
+    split = {"n_train": 8, "n_val": 4, "n_test": 4}
+    config = {"train": {"epochs": 2, "batch_size": 4, "seed": 3, **split,
+                        "weights": {"stress": 0.1}}}  # fmt: skip
+    resumed = train_from_config(
+        "alignn", config, data=data, out=tmp_path / "logs", resume=True
+    )
+    assert resumed == run
+    with (run / "metrics.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(rows[0]) == sorted(old_header)  # the same columns
+    assert [r["epoch"] for r in rows] == ["0", "1"]
+    assert (run / "test_predictions.csv").is_file()
+    assert (run / "parity_forces.png").is_file()
+
+
+def test_load_returns_what_fits_the_stored_model(tmp_path):
+    torch.manual_seed(0)
+    potential = ALIGNN(ALIGNNConfig(**TINY))
+    save_checkpoint(tmp_path / "ff.pt", potential)
+    assert isinstance(asegen.load(tmp_path / "ff.pt", device="cpu"), ALIGNNCalculator)
+    prop = ALIGNN(ALIGNNConfig(**TINY, calculate_gradient=False))
+    save_checkpoint(tmp_path / "property.pt", prop)
+    with pytest.raises(DataFormatError, match=r"holds a property model \(alignn\)"):
+        asegen.load(tmp_path / "property.pt")
+
+
+def test_info_describes_a_run(tmp_path):
+    result = CliRunner().invoke(main, ["info", str(OLD_RUN)])
+    assert result.exit_code == 0, result.output
+    lines = dict(line.split(":", 1) for line in result.output.splitlines())
+    assert lines["model"].strip() == "alignn, 3,022 parameters (float32)"
+    assert "potential; loads as an ASE calculator" in lines["task"]
+    assert lines["epochs"].strip() == "2 in metrics.csv"
+    assert lines["best"].strip() == "validation loss 1.16531 at epoch 1"
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    result = CliRunner().invoke(main, ["info", str(broken)])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1
+    assert "is not a readable asegen checkpoint" in result.output

@@ -8,6 +8,7 @@ from asegen.models.alignn import ALIGNN, ALIGNNConfig
 from asegen.models.base import MODELS, AtomisticModel, Head
 from asegen.models.checkpoint import load_checkpoint, save_checkpoint
 from asegen.models.potential import predict
+from asegen.models.score import ScoreConfig, ScoreModel
 
 __all__ = [
     "ALIGNN",
@@ -15,6 +16,8 @@ __all__ = [
     "ALIGNNConfig",
     "AtomisticModel",
     "Head",
+    "ScoreConfig",
+    "ScoreModel",
     "load_checkpoint",
     "predict",
     "save_checkpoint",

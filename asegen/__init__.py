@@ -18,11 +18,19 @@ from typing import Any
 
 from asegen._version import __version__
 
-__all__ = ["ALIGNNCalculator", "Augmenter", "__version__", "load", "tune_allocator"]
+__all__ = [
+    "ALIGNNCalculator",
+    "Augmenter",
+    "DiffusionGenerator",
+    "__version__",
+    "load",
+    "tune_allocator",
+]
 
 _LAZY = {
     "ALIGNNCalculator": "asegen.calculators",
     "Augmenter": "asegen.augment",
+    "DiffusionGenerator": "asegen.diffusion",
     "tune_allocator": "asegen._allocator",
 }
 
@@ -38,8 +46,8 @@ def load(path: str | os.PathLike, **kwargs: Any) -> Any:
 
     The checkpoint names its model class and the class its task: a
     potential comes back as an ASE calculator (``ALIGNNCalculator`` for
-    ALIGNN). A model that no capability serves yet, or an unknown class, is
-    one clear error.
+    ALIGNN), a diffusion model as a ``DiffusionGenerator``. A model that no
+    capability serves yet, or an unknown class, is one clear error.
 
     Parameters
     ----------
@@ -51,8 +59,8 @@ def load(path: str | os.PathLike, **kwargs: Any) -> Any:
 
     Returns
     -------
-    ase.calculators.calculator.Calculator
-        The calculator of the stored potential.
+    ase.calculators.calculator.Calculator or DiffusionGenerator
+        What serves the stored model.
     """
     from asegen._loading import load as load_by_kind
 

@@ -1,8 +1,8 @@
 """``asegen.load``: whatever fits the model stored in a run or checkpoint.
 
 The checkpoint names its model class; the class names its task, and the task
-says what a user gets back: an ASE calculator for a potential (the generator
-and the placer join when their models exist).
+says what a user gets back: an ASE calculator for a potential, a
+:class:`~asegen.diffusion.generator.DiffusionGenerator` for a diffusion model.
 """
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ def load(path: str | os.PathLike, **kwargs: Any) -> Any:
         from asegen.calculators import calculator_for
 
         return calculator_for(model, **kwargs)
+    if model.task == "diffusion":
+        from asegen.diffusion.generator import DiffusionGenerator
+
+        return DiffusionGenerator(model, **kwargs)
     kind = "a property model" if model.task == "potential" else f"a {model.task} model"
     raise DataFormatError(
         f"{path} holds {kind} ({model.model_name}), which asegen.load cannot serve "

@@ -18,8 +18,10 @@ import click
 from asegen._version import __version__
 from asegen.cli.augment import augment
 from asegen.cli.convert import convert
+from asegen.cli.evaluate import evaluate
 from asegen.cli.export import export
 from asegen.cli.info import info
+from asegen.cli.sample import sample
 from asegen.cli.train import train
 from asegen.errors import AsegenError
 
@@ -50,6 +52,8 @@ def main() -> None:
 
 main.add_command(augment)
 main.add_command(convert)
+main.add_command(evaluate)
 main.add_command(export)
 main.add_command(info)
+main.add_command(sample)
 main.add_command(train)

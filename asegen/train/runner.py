@@ -84,7 +84,8 @@ def train_from_config(
     train_config = from_dict(TrainConfig, engine, "train.")
     task_config = task_settings(task, settings)
     torch.manual_seed(train_config.seed)  # the seed fixes the initial weights too
-    network = cls.from_config(sections["model"])
+    defaults = task.model_defaults(task_config)
+    network = cls.from_config({**defaults, **sections["model"]})
     metadata = {"data": str(data), "val": None if val is None else str(val)}
     return train(
         network,

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from asegen._run_layout import CHECKPOINTS, HPARAMS, METRICS
+from asegen.models.base import AtomisticModel
 from asegen.models.checkpoint import load_checkpoint, resolve_checkpoint
 
 __all__ = ["RunSummary", "is_run", "summarize_run"]
@@ -84,11 +85,7 @@ def summarize_run(path: str | os.PathLike) -> RunSummary:
         checkpoint=checkpoint,
         model_class=model.model_name,
         task=model.task,
-        loads_as=(
-            "an ASE calculator (asegen.load)"
-            if model.task == "potential" and model.predicts_energy
-            else "a model (asegen.models.load_checkpoint)"
-        ),
+        loads_as=_loads_as(model),
         parameters=sum(p.numel() for p in model.parameters()),
         dtype=str(weights[0].dtype).removeprefix("torch.") if weights else "none",
         graph=model.graph_options(),
@@ -108,3 +105,12 @@ def summarize_run(path: str | os.PathLike) -> RunSummary:
         hparams = yaml.safe_load((path / HPARAMS).read_text()) or {}
         summary.data = dict(hparams.get("data") or {})
     return summary
+
+
+def _loads_as(model: AtomisticModel) -> str:
+    """Return what ``asegen.load`` gives for ``model``, in words."""
+    if model.task == "potential" and model.predicts_energy:
+        return "an ASE calculator (asegen.load)"
+    if model.task == "diffusion":
+        return "a DiffusionGenerator (asegen.load; asegen sample)"
+    return "a model (asegen.models.load_checkpoint)"

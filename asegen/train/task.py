@@ -24,6 +24,8 @@ importing :mod:`asegen.train`.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -54,12 +56,20 @@ def register_task(name: str) -> Callable[[TaskClass], TaskClass]:
 def task_for(model: AtomisticModel | type[AtomisticModel]) -> type[Task]:
     """Return the task class that trains ``model`` (an instance or a class).
 
+    A task that is not registered yet is looked for in the package
+    ``asegen.<name>``, where asegen's generators register theirs
+    (``asegen.diffusion``); any other must be imported first.
+
     Raises
     ------
     asegen.errors.ConfigError
         If the model names no task or one that is not registered.
     """
     name = model.task
+    if name not in TASKS and name.isidentifier():
+        # asegen's generators register their tasks in their own package
+        with contextlib.suppress(ImportError):
+            importlib.import_module(f"asegen.{name}")
     if name not in TASKS:
         known = ", ".join(sorted(TASKS)) or "none"
         raise ConfigError(
@@ -138,6 +148,16 @@ class Task:
         self.model = model
         self.settings = settings
         self.seed = seed
+
+    @classmethod
+    def model_defaults(cls, settings: Any) -> dict[str, Any]:
+        """Model settings that follow from the task's (``{}`` by default).
+
+        ``asegen train`` fills them into the ``model`` section where the
+        config leaves them out, so a user states a choice once (e.g. which
+        fields a diffusion model generates).
+        """
+        return {}
 
     def items(
         self, structures: Sequence[Atoms], indices: Sequence[int], *, split: str

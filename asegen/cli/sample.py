@@ -1,0 +1,96 @@
+"""``asegen sample MODEL``: structures from a trained diffusion generator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["sample"]
+
+
+@click.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--formula", help="Composition of the atoms to generate, e.g. Pd4O4.")
+@click.option("--n-atoms", type=int, help="Number of atoms to generate (types free).")
+@click.option(
+    "-n", "--samples", "n_samples", type=int, default=10, show_default=True,
+    help="Number of structures.",
+)  # fmt: skip
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), default="samples.xyz",
+    show_default=True,
+    help="Output file (.xyz/.extxyz, .db or .h5); appended to and resumed.",
+)  # fmt: skip
+@click.option(
+    "--cell",
+    help="Cell: a,b,c or a,b,c,alpha,beta,gamma (Å, degrees), or a structure "
+    "file whose cell is used.",
+)
+@click.option(
+    "--template",
+    type=click.Path(path_type=Path),
+    help="Structure whose atoms stay fixed; the new atoms are added to it.",
+)
+@click.option(
+    "--confinement", nargs=2, type=float, metavar="LO HI",
+    help="Heights (Å along the surface normal) for surface models.",
+)  # fmt: skip
+@click.option(
+    "--property", "properties", multiple=True, metavar="NAME=VALUE",
+    help="Conditioning value, e.g. --property energy_per_atom=-3.5; repeatable.",
+)  # fmt: skip
+@click.option(
+    "--guidance", type=float, default=1.0, show_default=True,
+    help="Classifier-free guidance weight (0 ignores the property).",
+)  # fmt: skip
+@click.option(
+    "--steps", type=int, default=100, show_default=True, help="Reverse steps."
+)
+@click.option(
+    "--corrector/--no-corrector", default=True, show_default=True,
+    help="A Langevin corrector step after every step.",
+)  # fmt: skip
+@click.option("--seed", type=int, help="Seed (default: the output's, else random).")
+@click.option(
+    "--batch-size", type=int, default=32, show_default=True,
+    help="Structures integrated together.",
+)  # fmt: skip
+@click.option(
+    "--device", default="auto", show_default=True, help="auto, cpu, cuda:0, ..."
+)
+@click.option(
+    "--relax",
+    metavar="CALC_SPEC",
+    help="Relax every sample with this calculator (augment spec syntax, e.g. "
+    "'+ase.calculators.emt.EMT()') and store its energy and forces.",
+)
+@click.option(
+    "--fmax", type=float, default=0.05, show_default=True, help="Relaxation fmax, eV/Å."
+)
+@click.option(
+    "--relax-steps", type=int, default=200, show_default=True,
+    help="Relaxation steps at most.",
+)  # fmt: skip
+def sample(model: Path, **options: Any) -> None:
+    """Generate structures with the diffusion model MODEL (a run or checkpoint).
+
+    Samples are appended to OUTPUT batch by batch, so an interrupted call
+    keeps every finished batch; the same command then continues where it
+    stopped, with the same seed (read back from OUTPUT when --seed is not
+    given).
+
+    \b
+    Examples:
+      asegen sample logs/version_0 --formula Pd4O4 -n 100 -o pdo.xyz
+      asegen sample logs/version_0 --formula Cu8 --cell 7.2,7.2,7.2 --seed 1
+      asegen sample slabs/version_0 --template slab.xyz --formula Pd2O2 \\
+          --confinement 9.5 13.0 -o filled.xyz
+      asegen sample logs/version_3 --formula Pd4O4 \\
+          --property energy_per_atom=-3.5 --guidance 2
+    """  # noqa: D301 (click reads the \b marker as a backspace character)
+    from asegen.diffusion.sampling import run_sampling
+
+    written, total = run_sampling(model, progress=None, **options)
+    click.echo(f"wrote {written} structures to {options['output']} ({total} in total)")

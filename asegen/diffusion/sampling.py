@@ -1,0 +1,164 @@
+"""What ``asegen sample`` runs: sample, optionally relax, append, resume."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.optimize import FIRE
+
+from asegen.errors import ConfigError
+
+__all__ = ["read_cell", "run_sampling"]
+
+
+def run_sampling(
+    model: str | os.PathLike,
+    *,
+    output: str | os.PathLike,
+    n_samples: int,
+    seed: int | None = None,
+    batch_size: int = 32,
+    cell: str | None = None,
+    template: str | os.PathLike | None = None,
+    properties: Sequence[str] = (),
+    relax: str | None = None,
+    fmax: float = 0.05,
+    relax_steps: int = 200,
+    device: str = "auto",
+    progress: bool | None = None,
+    **request: Any,
+) -> tuple[int, int]:
+    """Sample ``n_samples`` structures into ``output``, resuming what it holds.
+
+    ``request`` holds the other :meth:`DiffusionGenerator.sample` arguments
+    (``formula``, ``n_atoms``, ``confinement``, ``guidance``, ``steps``,
+    ``corrector``). Returns the number of structures written now and in
+    total.
+
+    Raises
+    ------
+    asegen.errors.ConfigError
+        For bad options, or an output holding samples of another seed or
+        batch size (resuming it would not continue the same stream).
+    """
+    from asegen.augment.io import (
+        OutputWriter,
+        output_format,
+        output_lock,
+        read_existing,
+    )
+    from asegen.augment.specs import build_calculator
+    from asegen.data import read_structures
+    from asegen.diffusion.generator import DiffusionGenerator
+
+    fmt = output_format(output)
+    calculator = build_calculator(relax) if relax else None
+    start = None if template is None else _one(read_structures(template), template)
+    if request.get("confinement") is not None:
+        request["confinement"] = tuple(request["confinement"])
+    generator = DiffusionGenerator.load(model, device=device)
+    with output_lock(output):
+        done = read_existing(output, fmt)
+        seed = _resumed_seed(done, seed, batch_size, output)
+        if len(done) >= n_samples:
+            return 0, len(done)
+        skip = len(done) % batch_size
+        written = 0
+        with OutputWriter(output, fmt) as writer:
+            for batch in generator.batches(
+                n_samples,
+                start=len(done) // batch_size,
+                seed=seed,
+                batch_size=batch_size,
+                progress=progress,
+                cell=None if cell is None else read_cell(cell),
+                template=start,
+                property=_properties(properties),
+                **request,
+            ):
+                for atoms in batch[skip:]:
+                    if calculator is not None:
+                        _relax(atoms, calculator, fmax, relax_steps)
+                    writer.write(atoms)
+                    written += 1
+                skip = 0
+    return written, len(done) + written
+
+
+def read_cell(text: str) -> Any:
+    """Return a cell from ``a,b,c``, ``a,b,c,alpha,beta,gamma`` or a structure file."""
+    if Path(text).is_file():
+        from asegen.data import read_structures
+
+        return _one(read_structures(text), text).cell
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise ConfigError(
+            f"--cell {text!r} is neither a,b,c[,alpha,beta,gamma] nor a file"
+        ) from None
+
+
+def _one(images: Sequence[Atoms], path: str | os.PathLike) -> Atoms:
+    if len(images) != 1:
+        raise ConfigError(
+            f"{path} holds {len(images)} structures; give a file with one"
+        )
+    return images[0]
+
+
+def _properties(items: Sequence[str]) -> dict[str, float]:
+    values = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            values[name] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name:
+            raise ConfigError(f"--property {item!r} must look like NAME=NUMBER")
+    return values
+
+
+def _resumed_seed(
+    done: list[Atoms], seed: int | None, batch_size: int, output: str | os.PathLike
+) -> int | None:
+    """Return the seed to continue ``done`` with (``seed`` if nothing is done)."""
+    if not done:
+        return seed
+    info = done[0].info
+    if "seed" not in info or info.get("generator") != "diffusion":
+        raise ConfigError(
+            f"{output} holds structures that asegen sample did not write; use "
+            "another output"
+        )
+    stored = int(info["seed"])
+    if seed is not None and seed != stored:
+        raise ConfigError(
+            f"{output} holds samples of seed {stored}; rerun with --seed {stored} to "
+            "continue it, or write to another output"
+        )
+    if int(info.get("batch_size", batch_size)) != batch_size:
+        raise ConfigError(
+            f"{output} was written with --batch-size {info['batch_size']}; use it "
+            "again to continue the same samples"
+        )
+    return stored
+
+
+def _relax(atoms: Atoms, calculator: Any, fmax: float, steps: int) -> None:
+    """Relax in place (template atoms stay fixed) and label with the result."""
+    atoms.calc = calculator
+    optimizer = FIRE(atoms, logfile=None)
+    converged = optimizer.run(fmax=fmax, steps=steps)
+    energy = atoms.get_potential_energy()
+    forces = atoms.get_forces()
+    atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=np.array(forces))
+    atoms.info["relax_steps"] = int(optimizer.nsteps)
+    atoms.info["relaxed"] = bool(converged)

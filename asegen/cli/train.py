@@ -60,24 +60,31 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+_SHORTCUTS = {
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr": "learning_rate",
+    "seed": "seed",
+    "device": "device",
+    "workers": "num_workers",
+}
+
+
+def _shortcuts(options: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Return the ``train`` fields set by the shortcut options given."""
+    return [
+        (field, options[flag])
+        for flag, field in _SHORTCUTS.items()
+        if options[flag] is not None
+    ]
+
+
 def _run(
     model: str, config: Path | None, extra: tuple[str, ...] = (), **options: Any
 ) -> None:
     from asegen.train.runner import train_from_config
 
-    shortcuts = {
-        "epochs": "epochs",
-        "batch_size": "batch_size",
-        "lr": "learning_rate",
-        "seed": "seed",
-        "device": "device",
-        "workers": "num_workers",
-    }
-    overrides = [
-        f"train.{field}={options[flag]}"
-        for flag, field in shortcuts.items()
-        if options[flag] is not None
-    ]
+    overrides = [f"train.{field}={value}" for field, value in _shortcuts(options)]
     run = train_from_config(
         model,
         config,
@@ -147,6 +154,13 @@ def train_alignn(config: Path | None, **options: Any) -> None:
     help="Probability of training without the properties (classifier-free "
     "guidance).  [default: 0.2]",
 )
+@click.option(
+    "--finetune",
+    type=click.Path(path_type=Path),
+    metavar="BASE_RUN",
+    help="Teach the trained generator BASE_RUN the --conditioning properties: "
+    "it stays frozen and only a zero-started adapter per property trains.",
+)
 @click.option("--repeat", type=int, help="Tile periodic cells up to R x R x 1.")
 @click.option("--repeat-epoch", type=int, help="Epochs per tiling phase.")
 def train_diffusion(config: Path | None, **options: Any) -> None:
@@ -163,7 +177,13 @@ def train_diffusion(config: Path | None, **options: Any) -> None:
       asegen train diffusion --data slabs.h5 --noiser surface --no-cell \\
           --set diffusion.confinement=[9.5,13.0]
       asegen train diffusion run.yaml --data bulk.h5 --conditioning energy_per_atom
+      asegen train diffusion --finetune logs/version_0 --data labelled.h5 \\
+          --conditioning band_gap --epochs 50
     """  # noqa: D301 (click reads the \b marker as a backspace character)
+    base = options.pop("finetune")
+    if base is not None:
+        _finetune(base, config, options)
+        return
     extra = []
     for flag in ("noiser", "types", "cell", "p_uncond", "repeat", "repeat_epoch"):
         if options.get(flag) is not None:
@@ -174,3 +194,37 @@ def train_diffusion(config: Path | None, **options: Any) -> None:
     for flag in ("noiser", "types", "cell", "p_uncond", "repeat", "repeat_epoch"):
         options.pop(flag)
     _run("score", config, tuple(extra), **options)
+
+
+def _finetune(base: Path, config: Path | None, options: dict[str, Any]) -> None:
+    """``--finetune``: adapters for the --conditioning properties on BASE."""
+    from asegen.diffusion.finetune import finetune_diffusion
+    from asegen.errors import ConfigError
+
+    names = options["conditioning"]
+    if not names:
+        raise ConfigError("--finetune needs the new properties: --conditioning NAME")
+    ignored = [
+        f for f in ("noiser", "types", "cell", "repeat") if options[f] is not None
+    ]
+    if ignored:
+        raise ConfigError(
+            f"--finetune keeps the base model's process; drop --{ignored[0]}"
+        )
+    from asegen._config import apply_overrides, read_config_file
+
+    section = dict(_shortcuts(options))
+
+    raw = {} if config is None else read_config_file(config)
+    raw["train"] = {**dict(raw.get("train") or {}), **section}
+    apply_overrides(raw, options["overrides"])
+    run = finetune_diffusion(
+        base,
+        options["data"],
+        dict.fromkeys(names, options["conditioning_type"]),
+        raw,
+        val=options["val"],
+        out=options["out"],
+        resume=options["resume"],
+    )
+    click.echo(f"run directory: {run}")

@@ -9,9 +9,18 @@ the sampler (:mod:`.sampler`) behind :class:`DiffusionGenerator`
 (:mod:`.evaluation`).
 """
 
+from asegen.diffusion.api import load_diffusion, sample, train_diffusion
 from asegen.diffusion.config import DiffusionConfig
 from asegen.diffusion.generator import DiffusionGenerator
 from asegen.diffusion.process import Process
 from asegen.diffusion.task import DiffusionTask
 
-__all__ = ["DiffusionConfig", "DiffusionGenerator", "DiffusionTask", "Process"]
+__all__ = [
+    "DiffusionConfig",
+    "DiffusionGenerator",
+    "DiffusionTask",
+    "Process",
+    "load_diffusion",
+    "sample",
+    "train_diffusion",
+]

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from ase import Atoms
+from torch import Tensor
 
 from asegen.graph import AtomsGraph, SkinNeighborList, atoms_to_graph
 
@@ -21,9 +22,15 @@ def state_graph(images: Sequence[Atoms], dtype: torch.dtype) -> AtomsGraph:
     return atoms_to_graph(images, pairs=[_NO_PAIRS] * len(images), dtype=dtype)
 
 
-def to_atoms(graph: AtomsGraph) -> list[Atoms]:
-    """Return each structure's numbers, positions, cell and pbc as ``Atoms``."""
+def to_atoms(graph: AtomsGraph, *, geometry_only: bool = False) -> list[Atoms]:
+    """Return each structure's numbers, positions, cell and pbc as ``Atoms``.
+
+    With ``geometry_only`` every atomic number is 0: what a neighbour search
+    needs, and a search cache keyed on numbers is not voided by type changes.
+    """
     numbers = graph.numbers.cpu().numpy()
+    if geometry_only:
+        numbers = np.zeros_like(numbers)
     positions = graph.positions.detach().double().cpu().numpy()
     cells = graph.cell.detach().double().cpu().numpy()
     pbc = graph.pbc.cpu().numpy()
@@ -44,7 +51,8 @@ class EdgeCache:
 
     One :class:`~asegen.graph.SkinNeighborList` per structure: the search is
     redone for a structure only when one of its atoms moved more than half
-    the skin (or its cell changed).
+    the skin or its cell changed (changing atom types do not count). On a
+    CUDA graph the search runs in torch on the GPU.
     """
 
     def __init__(
@@ -57,11 +65,17 @@ class EdgeCache:
 
     def __call__(self, graph: AtomsGraph) -> AtomsGraph:
         """Return ``graph`` with the edges of its current positions."""
-        images = to_atoms(graph)
+        images = to_atoms(graph, geometry_only=True)
+        device = graph.positions.device
         if len(self._lists) != len(images):
+            backend = "torch" if device.type == "cuda" else "matscipy"
             self._lists = [
                 SkinNeighborList(
-                    self.cutoff, self.skin, max_neighbors=self.max_neighbors
+                    self.cutoff,
+                    self.skin,
+                    max_neighbors=self.max_neighbors,
+                    backend=backend,
+                    device=device,
                 )
                 for _ in images
             ]
@@ -79,22 +93,14 @@ def with_edges(
 def _edged(
     graph: AtomsGraph,
     images: list[Atoms],
-    pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    | list[tuple[Tensor, Tensor, Tensor]],
 ) -> AtomsGraph:
     """Put the pairs of every structure into ``graph``, keeping everything else."""
-    offsets = np.cumsum([0, *(len(atoms) for atoms in images)])[:-1]
-    i = np.concatenate(
-        [np.asarray(p[0]) + o for p, o in zip(pairs, offsets, strict=True)]
-    )
-    j = np.concatenate(
-        [np.asarray(p[1]) + o for p, o in zip(pairs, offsets, strict=True)]
-    )
-    shifts = np.concatenate(
-        [np.asarray(p[2], dtype=float).reshape(-1, 3) for p in pairs]
-    )
     device, dtype = graph.positions.device, graph.positions.dtype
-    edge_index = torch.as_tensor(np.stack([i, j]).astype(np.int64), device=device)
-    return graph.replace(
-        edge_index=edge_index,
-        shifts=torch.as_tensor(shifts, dtype=dtype, device=device),
-    )
+    offsets = np.cumsum([0, *(len(atoms) for atoms in images)])[:-1]
+    parts = [[torch.as_tensor(a, device=device) for a in p] for p in pairs]
+    i = torch.cat([p[0] + int(o) for p, o in zip(parts, offsets, strict=True)])
+    j = torch.cat([p[1] + int(o) for p, o in zip(parts, offsets, strict=True)])
+    shifts = torch.cat([p[2].reshape(-1, 3).to(dtype) for p in parts])
+    return graph.replace(edge_index=torch.stack([i, j]).to(torch.int64), shifts=shifts)

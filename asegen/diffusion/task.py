@@ -148,11 +148,20 @@ class DiffusionTask(Task):
         return DiffusionItems(self, structures, indices, split)
 
     def prepare(self, model: AtomisticModel, items: DiffusionItems) -> None:  # type: ignore[override]
-        """Fit the process to the training structures and store it in the model."""
-        self.process = Process.fit(
-            self.settings, [items.atoms(k) for k in range(len(items))]
-        )
-        model.process = self.process.hparams()  # type: ignore[attr-defined]
+        """Fit the process to the training structures and store it in the model.
+
+        A model that already carries a process (fine-tuning a trained
+        generator) keeps it: only the statistics of properties it does not
+        know yet are fitted.
+        """
+        structures = [items.atoms(k) for k in range(len(items))]
+        fitted = Process.fit(self.settings, structures)
+        if self.process is not None:  # keep the trained noisers
+            for name, entry in fitted.properties.items():
+                self.process.properties.setdefault(name, entry)
+            fitted = self.process
+        self.process = fitted
+        model.process = fitted.hparams()  # type: ignore[attr-defined]
 
     def noised(
         self,
@@ -195,9 +204,10 @@ class DiffusionTask(Task):
         drop = train and bool(
             torch.rand(1, generator=generator) < self.settings.p_uncond
         )
+        used = self.settings.properties()  # others (a base model's): not given
         for name in process.properties:
             value = float("nan")
-            if not drop:
+            if name in used and not drop:
                 value = process.standardise(name, property_value(atoms, name, where))
             labels[f"property:{name}"] = torch.tensor([[value]], dtype=torch.float64)
         return labels

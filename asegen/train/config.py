@@ -59,6 +59,11 @@ class TrainConfig:
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda:0"``, ...
     dtype
         ``"float32"`` or ``"float64"``.
+    trainable
+        ``fnmatch`` patterns of the parameter names to train (e.g.
+        ``["conditioning.properties.2.*"]``); every other weight stays frozen.
+        ``None`` (default) trains all. For fine-tuning an adapter on a
+        trained model.
     ema_decay
         Keep an exponential moving average of the weights with this decay
         per optimizer step (e.g. 0.999) and validate, checkpoint and report
@@ -86,6 +91,7 @@ class TrainConfig:
     num_workers: int = 0
     device: str = "auto"
     dtype: str = "float32"
+    trainable: list[str] | None = None
     ema_decay: float | None = None
 
     def __post_init__(self) -> None:

@@ -22,6 +22,7 @@ Multi-process training uses torch DDP under ``torchrun``: the engine reads
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -139,6 +140,8 @@ def train(
         job.prepare(model, train_items)
 
     model = model.to(device=device, dtype=dtype)
+    if config.trainable is not None:
+        _freeze(model, config.trainable)
     optimizer = _optimizer(model, config)
     loader = distributed.loader(
         train_items, config.batch_size, config.num_workers, seed=config.seed,
@@ -314,6 +317,20 @@ def _copy(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
 def _averaged(average: WeightAverage | None, model: AtomisticModel) -> Any:
     """Context holding the averaged weights in ``model`` (a no-op without)."""
     return nullcontext() if average is None else average.applied(model)
+
+
+def _freeze(model: nn.Module, trainable: list[str]) -> None:
+    """Train only the parameters whose names match a pattern of ``trainable``."""
+    matched = 0
+    for name, parameter in model.named_parameters():
+        keep = any(fnmatch.fnmatchcase(name, pattern) for pattern in trainable)
+        parameter.requires_grad_(keep)
+        matched += keep
+    if not matched:
+        raise ConfigError(
+            f"train.trainable {trainable} matches no parameter of the model; "
+            "give patterns of its parameter names (model.named_parameters())"
+        )
 
 
 def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:

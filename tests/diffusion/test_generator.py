@@ -225,3 +225,20 @@ def test_a_checkpoint_without_a_process_is_refused(tmp_path):
     save_checkpoint(tmp_path / "bare.pt", ScoreModel(ScoreConfig(features=8, layers=1)))
     with pytest.raises(ValueError, match="was not trained by the diffusion task"):
         DiffusionGenerator.load(tmp_path / "bare.pt")
+
+
+def test_function_style_api_trains_loads_and_samples(tmp_path):
+    from asegen.diffusion import load_diffusion, sample, train_diffusion
+
+    data = tmp_path / "alloys.xyz"
+    write(data, alloys(8))
+    config = {
+        "model": {"features": 8, "layers": 1, "cutoff": 4.0},
+        "train": {"epochs": 1, "n_train": 6, "n_val": 2, "n_test": 0},
+    }
+    run = train_diffusion(data, config, out=tmp_path, cell=False, types_kind="uniform")
+    gen = load_diffusion(run, device="cpu")
+    assert "cell" not in gen.process.noisers
+    assert gen.process.noisers["types"].kind == "uniform"
+    out = sample(gen, 2, formula="Cu3Au", cell=[3.7, 3.7, 3.7], steps=3, progress=False)
+    assert [a.get_chemical_formula() for a in out] == ["AuCu3", "AuCu3"]

@@ -200,7 +200,8 @@ class TypeNoiser(Noiser):
         movable = mobile(graph)
         target = self._indices(graph.numbers, movable)  # (N,)
         t_atom = t.to(device=device, dtype=graph.positions.dtype)[graph.batch]  # (N,)
-        draw = torch.rand(t_atom.shape, generator=generator, device=device)
+        draw = torch.rand(t_atom.shape, generator=generator, device=generator.device)
+        draw = draw.to(device)
         hit = movable & (draw >= self.alpha(t_atom))  # corrupted atoms
         numbers = graph.numbers.clone()
         if self.kind == "absorbing":
@@ -208,8 +209,8 @@ class TypeNoiser(Noiser):
             weight = torch.where(hit, self.elbo_weight(t_atom), 0.0)
         else:
             pick = torch.randint(
-                self.n_types, t_atom.shape, generator=generator, device=device
-            )
+                self.n_types, t_atom.shape, generator=generator, device=generator.device
+            ).to(device)
             numbers[hit] = self._numbers.to(device)[pick[hit]]
             weight = movable.to(t_atom.dtype)
         return graph.replace(numbers=numbers).with_labels(
@@ -257,8 +258,11 @@ class TypeNoiser(Noiser):
             numbers[movable] = MASK
         elif composition is None:
             pick = torch.randint(
-                self.n_types, numbers.shape, generator=generator, device=device
-            )
+                self.n_types,
+                numbers.shape,
+                generator=generator,
+                device=generator.device,
+            ).to(device)
             numbers[movable] = vocabulary[pick[movable]]
         else:
             # the requested multiset, grouped by structure like the mobile atoms
@@ -268,8 +272,11 @@ class TypeNoiser(Noiser):
             wanted = torch.repeat_interleave(wanted, composition.reshape(-1))
             owner = graph.batch[movable]
             key = owner.to(torch.float64) + torch.rand(
-                owner.shape, generator=generator, device=device, dtype=torch.float64
-            )
+                owner.shape,
+                generator=generator,
+                device=generator.device,
+                dtype=torch.float64,
+            ).to(device)
             numbers[movable] = vocabulary[wanted[torch.argsort(key)]]
         return graph.replace(numbers=numbers)
 
@@ -363,7 +370,8 @@ class TypeNoiser(Noiser):
         device = logp.device
         masked = movable & (graph.numbers == MASK)  # (N,)
         chance = 1.0 if last or a_t >= 1.0 else (a_s - a_t) / (1.0 - a_t)
-        draw = torch.rand(masked.shape, generator=generator, device=device)
+        draw = torch.rand(masked.shape, generator=generator, device=generator.device)
+        draw = draw.to(device)
         unmask = masked & (draw < chance)
         index = torch.full_like(graph.numbers, -1)
         if composition is None:
@@ -514,7 +522,8 @@ def _atomic_number(z: Any) -> int:
 
 def _gumbel_argmax(logp: Tensor, generator: torch.Generator) -> Tensor:
     """Draw one category per row of the ``(M, K)`` log-weights ``logp``."""
-    u = torch.rand(logp.shape, generator=generator, device=logp.device)
+    u = torch.rand(logp.shape, generator=generator, device=generator.device)
+    u = u.to(logp.device)
     gumbel = -torch.log(-torch.log(u.clamp(1e-20, 1.0 - 1e-7)))
     return torch.argmax(logp + gumbel.to(logp.dtype), dim=-1)
 
@@ -522,7 +531,8 @@ def _gumbel_argmax(logp: Tensor, generator: torch.Generator) -> Tensor:
 def _random_rank(key: Tensor, generator: torch.Generator) -> Tensor:
     """Return each entry's rank, in random order, among entries of equal ``key``."""
     n = key.shape[0]
-    perm = torch.randperm(n, generator=generator, device=key.device)
+    perm = torch.randperm(n, generator=generator, device=generator.device)
+    perm = perm.to(key.device)
     sorted_key, order = torch.sort(key[perm], stable=True)
     order = perm[order]
     start = torch.searchsorted(sorted_key, sorted_key)  # first of each group

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ase import Atoms
 
-from asegen.data._layout import brief
+from asegen.data._layout import brief, permission_denied
 from asegen.errors import DataFormatError
 
 __all__ = ["ase_format", "no_structures", "read_file"]
@@ -63,6 +63,11 @@ def read_file(path: Path, format: str | None) -> Iterator[Atoms]:
         read (the message names the file and the structure's index in it), or
         it holds no structures.
     """
+    try:
+        with path.open("rb"):
+            pass
+    except PermissionError as err:
+        raise permission_denied(path, err) from None
     if path.stat().st_size == 0:
         raise no_structures(path, "the file is empty")
     fmt = ase_format(path, format)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
+import shutil
 import sys
 import warnings
 from collections.abc import Iterable, Iterator, Sized
@@ -10,13 +13,15 @@ from pathlib import Path
 
 from ase import Atoms
 
-from asegen.data._layout import HDF5_SUFFIXES, brief, replacing
+from asegen.data._layout import HDF5_SUFFIXES, brief, permission_denied, replacing
+from asegen.data._reader import H5Dataset
 from asegen.data._sources import iter_structures
-from asegen.data._writer import write
+from asegen.data._writer import H5Writer, write
 from asegen.errors import AsegenError, ConfigError, DataFormatError, OutputExistsError
 
 __all__ = ["convert"]
 
+_BLOCK = 4096  # structures read at once when skipping into an HDF5 source
 _DB_ARRAYS = {  # per-atom arrays an ASE database stores
     "numbers",
     "positions",
@@ -72,7 +77,13 @@ def convert(
     any other name is one ``ase.io`` file, with ``.db`` written as an ASE
     database whose ``key_value_pairs`` hold the ``info`` entries ASE accepts
     there and whose ``data`` holds the rest. A single output file is written
-    under a temporary name and renamed when complete.
+    under a temporary name and renamed when complete; a failed run leaves no
+    output (a folder it created is removed).
+
+    An append to an existing HDF5 ``target`` is all or nothing when it fails
+    with an error, and resumable when the process is killed: the file notes the
+    source and the count the append started from, and the same command run
+    again skips the source structures already appended and finishes it.
 
     Parameters
     ----------
@@ -83,7 +94,8 @@ def convert(
     input_format, output_format
         ``ase.io`` format names; guessed from the names when ``None``.
     append
-        Add to an existing HDF5 ``target``.
+        Add to an existing HDF5 ``target``; continue an interrupted append of
+        the same ``source``.
     overwrite
         Replace an existing ``target`` (in a folder: files of the same names).
     compression
@@ -103,6 +115,9 @@ def convert(
     ConfigError
         For an existing target without ``overwrite``/``append`` or options that
         do not apply to the target.
+    DataFormatError
+        Also when ``target`` holds an unfinished append of another source, or
+        a path may not be read or written.
     """
     destination = Path(target)
     to_folder = os.fspath(target).endswith(("/", os.sep)) or destination.is_dir()
@@ -118,25 +133,102 @@ def convert(
     fmt = None if to_hdf5 else _output_format(destination, output_format, to_folder)
     structures = iter_structures(source, format=input_format)
     _check_target(Path(source), destination, to_hdf5, append, overwrite)
+    if fmt is None and append and destination.exists():
+        return _append(
+            Path(source),
+            destination,
+            structures,
+            compression=compression,
+            progress=progress,
+        )
     images = _Counted(structures, progress=progress)
     if fmt is None:
-        write(destination, images, append=append, compression=compression)
+        write(destination, images, compression=compression)
     else:
         _write_ase(destination, images, fmt, to_folder=to_folder)
     return images.count
 
 
+def _append(
+    source: Path,
+    target: Path,
+    structures: Iterable[Atoms],
+    *,
+    compression: str | None,
+    progress: bool,
+) -> int:
+    """Append ``structures`` to ``target``, resuming an interrupted append of them."""
+    key = _source_key(source)
+    with H5Writer(target, append=True, compression=compression) as writer:
+        note = writer.unfinished_append
+        if note is None:
+            start = len(writer)
+            writer.note_append(json.dumps({"source": key, "start": start}))
+        else:
+            noted = json.loads(note)
+            start = noted["start"]
+            if noted["source"] != key:
+                raise DataFormatError(
+                    f"{target} holds an unfinished append of "
+                    f"{noted['source']['path']} (as it was then); finish it first "
+                    f"with `asegen convert {noted['source']['path']} {target} "
+                    "--append`, unchanged"
+                )
+            warnings.warn(
+                f"continuing the interrupted append of {source} to {target}: its "
+                f"first {len(writer) - start} structures are there already",
+                UserWarning,
+                stacklevel=3,
+            )
+        images = _Counted(_skip(structures, len(writer) - start), progress=progress)
+        try:
+            writer.extend(images)
+            writer.flush()
+        except BaseException:
+            writer._truncate(start)
+            writer.note_append(None)
+            raise
+        writer.note_append(None)
+    return images.count
+
+
+def _source_key(source: Path) -> dict[str, object]:
+    """Return what identifies a source between runs: path, a file's size and time."""
+    status = source.stat()
+    key: dict[str, object] = {"path": str(source.resolve())}
+    if source.is_file():
+        key.update(size=status.st_size, mtime_ns=status.st_mtime_ns)
+    return key
+
+
+def _skip(structures: Iterable[Atoms], count: int) -> Iterable[Atoms]:
+    """``structures`` without the first ``count``; an HDF5 source skips unread."""
+    if not count:
+        return structures
+    if isinstance(structures, H5Dataset):
+        return itertools.chain.from_iterable(
+            structures[first : first + _BLOCK]
+            for first in range(count, len(structures), _BLOCK)
+        )
+    return itertools.islice(structures, count, None)
+
+
 def _write_ase(target: Path, images: _Counted, fmt: str, *, to_folder: bool) -> None:
+    created = to_folder and not target.exists()
     try:
         if to_folder:
             _write_folder(target, images, fmt)
         else:
             with replacing(target) as partial:
                 _write_file(partial, images, fmt)
-    except AsegenError:
-        raise
-    except Exception as err:  # ase.io writers raise many types for what they reject
-        raise DataFormatError(
+    except BaseException as err:
+        if created:  # every file in it is this run's
+            shutil.rmtree(target, ignore_errors=True)
+        if isinstance(err, PermissionError):
+            raise permission_denied(target, err) from None
+        if isinstance(err, AsegenError) or not isinstance(err, Exception):
+            raise
+        raise DataFormatError(  # ase.io writers raise many types for what they reject
             f"ase.io cannot write structure {max(images.count - 1, 0)} to "
             f"{target} as {fmt} ({brief(err)}); choose another --format"
         ) from None

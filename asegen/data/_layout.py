@@ -9,9 +9,11 @@ dataset and a per-structure ``present`` mask.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -25,6 +27,7 @@ from asegen._units import UNITS
 from asegen.errors import DataFormatError, InputNotFoundError
 
 __all__ = [
+    "APPEND_ATTR",
     "COLUMN_GROUPS",
     "CORE_DATASETS",
     "COUNT_ATTR",
@@ -38,10 +41,13 @@ __all__ = [
     "decode_json",
     "encode_json",
     "escape_key",
+    "is_permission_error",
     "not_found",
     "open_file",
     "open_hdf5",
+    "permission_denied",
     "read_schema",
+    "remove_stale_partials",
     "replacing",
     "unescape_key",
 ]
@@ -49,6 +55,7 @@ __all__ = [
 FORMAT_NAME = "asegen-structures"
 FORMAT_VERSION = 1
 COUNT_ATTR = "n_structures"  # committed structure count, written last on every flush
+APPEND_ATTR = "unfinished_append"  # JSON (fixed-length bytes) of a running convert
 HDF5_SUFFIXES = (".h5", ".hdf5")  # file names that mean asegen HDF5
 
 #: path -> (rows counted "per" structure or atom, dtype, shape of one row, unit)
@@ -268,6 +275,11 @@ def open_file(path: Path, mode: str) -> h5py.File:
         raise not_found(path)
     if path.is_dir():
         raise DataFormatError(f"{path} is a folder, not an HDF5 file; give a file")
+    try:
+        with path.open("rb" if mode == "r" else "r+b"):
+            pass
+    except PermissionError as err:
+        raise permission_denied(path, err) from None
     if not h5py.is_hdf5(path):
         raise DataFormatError(
             f"{path} is not an HDF5 file; convert it first with "
@@ -280,6 +292,8 @@ def open_file(path: Path, mode: str) -> h5py.File:
             raise DataFormatError(
                 f"{path} is open for writing in another program; close it and retry"
             ) from None
+        if is_permission_error(err):
+            raise permission_denied(path, err) from None
         raise damaged(path, err) from None
     try:
         _check_header(file, path)
@@ -311,6 +325,32 @@ def not_found(path: Path) -> InputNotFoundError:
     )
 
 
+def is_permission_error(err: OSError) -> bool:
+    """Whether ``err`` (also an HDF5 error wrapped by h5py) means access denied."""
+    return (
+        isinstance(err, PermissionError)
+        or err.errno == errno.EACCES
+        or "errno = 13," in str(err)
+    )
+
+
+def permission_denied(path: Path, err: OSError) -> DataFormatError:
+    """Return the error for a file or folder this user may not read or write.
+
+    Parameters
+    ----------
+    path
+        The file or folder named by the user (or the output's folder).
+    err
+        The ``PermissionError`` raised; its file name is preferred to ``path``.
+    """
+    where = err.filename or path
+    return DataFormatError(
+        f"{where}: permission denied ({brief(err)}); change its permissions "
+        "(chmod) or choose a path you may read and write"
+    )
+
+
 def damaged(path: Path, err: BaseException) -> DataFormatError:
     """Return the error for a truncated or corrupt file, naming ``err`` briefly."""
     return DataFormatError(
@@ -330,16 +370,72 @@ def replacing(target: Path) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; move it over ``target`` on success.
 
     On any exception the temporary file is removed and ``target`` is untouched.
-    The temporary name ends with ``target``'s name, so suffix-based format and
-    compression guesses still work.
+    The temporary name, ``.partial-<PID>-<name>``, ends with ``target``'s name,
+    so suffix-based format and compression guesses still work. Temporary files
+    of ``target`` left by a killed process (its PID no longer runs) are removed
+    first, each with a one-line warning.
     """
-    partial = target.with_name(f".partial-{os.getpid()}-{target.name}")
+    remove_stale_partials(target)
+    partial = target.with_name(f"{_PARTIAL}{os.getpid()}-{target.name}")
     try:
         yield partial
         os.replace(partial, target)
+    except PermissionError as err:
+        partial.unlink(missing_ok=True)
+        raise permission_denied(target, err) from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+
+
+_PARTIAL = ".partial-"
+
+
+def remove_stale_partials(target: Path) -> list[Path]:
+    """Remove ``.partial-<PID>-<name>`` files of ``target`` whose process is gone.
+
+    Parameters
+    ----------
+    target
+        The output file whose temporary files are looked for, next to it.
+
+    Returns
+    -------
+    list of Path
+        The files removed, each announced by a one-line ``UserWarning``.
+    """
+    removed = []
+    suffix = f"-{target.name}"
+    if not target.parent.is_dir():
+        return removed
+    for candidate in target.parent.glob(f"{_PARTIAL}*{suffix}"):
+        pid = candidate.name[len(_PARTIAL) : -len(suffix)]
+        if not pid.isdigit() or _running(int(pid)):
+            continue
+        try:
+            candidate.unlink()
+        except FileNotFoundError:  # removed by another process meanwhile
+            continue
+        except PermissionError as err:
+            raise permission_denied(candidate, err) from None
+        removed.append(candidate)
+        warnings.warn(
+            f"removed {candidate}, left by an interrupted run (process {pid})",
+            UserWarning,
+            stacklevel=3,
+        )
+    return removed
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists (one of another user counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _check_header(file: h5py.File, path: Path) -> None:

@@ -6,6 +6,11 @@ datasets (counts, offsets, cells, pbc, presence masks, per-structure results and
 uncompressed datasets straight from a read-only memory map of their HDF5 chunks,
 whose file offsets ``H5Dchunk_iter`` lists once at open. Compressed datasets and
 strings go through h5py.
+
+Chunks protected by HDF5's Fletcher-32 checksum (every numeric dataset the
+writer creates; older files have none) are read once through h5py, which verifies the
+checksum, before their memory-mapped rows are used; a mismatch, like every other
+read failure, is one :class:`~asegen.errors.DataFormatError` naming the file.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from asegen.data._construct import new_atoms, new_calculator
 from asegen.data._layout import (
     COUNT_ATTR,
     ColumnSpec,
+    brief,
     damaged,
     decode_json,
     open_file,
@@ -55,10 +61,11 @@ class _AtomRows:
         self._source = dataset.asstr() if dataset.dtype.kind == "O" else dataset
         self._mapping: mmap.mmap | None = None
         self._views: list[np.ndarray | None] = []
+        filters = dataset.id.get_create_plist().get_nfilters()
         if (
             dataset.chunks is not None
             and dataset.dtype.kind in "biufc"
-            and dataset.id.get_create_plist().get_nfilters() == 0
+            and filters == int(dataset.fletcher32)
             and hasattr(dataset.id, "chunk_iter")
         ):
             self._mapping = mapping
@@ -78,7 +85,19 @@ class _AtomRows:
         return offsets
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        """Return a copy of rows ``start:stop``."""
+        """Return a copy of rows ``start:stop``.
+
+        Raises
+        ------
+        DataFormatError
+            If a chunk fails its checksum or cannot be read.
+        """
+        try:
+            return self._read(start, stop)
+        except OSError as err:
+            raise corrupt(self._path, self._dataset.name, err) from None
+
+    def _read(self, start: int, stop: int) -> np.ndarray:
         if self._mapping is None or stop <= start:
             return self._source[start:stop]
         size = self._chunk_rows
@@ -106,6 +125,9 @@ class _AtomRows:
                     self._path, ValueError(f"chunk {index} was never written")
                 )
             chunks = self._dataset.chunks
+            if self._dataset.fletcher32:  # HDF5 verifies the checksum on read
+                first = index * chunks[0]
+                self._dataset[first : min(first + chunks[0], self._dataset.shape[0])]
             view = np.frombuffer(
                 self._mapping,
                 dtype=self._dataset.dtype,
@@ -138,7 +160,12 @@ class FileReader:
         except AsegenError:
             self.close()
             raise
-        except (OSError, KeyError, ValueError) as err:
+        except OSError as err:
+            self.close()
+            if "filter" in str(err):  # a Fletcher-32 checksum mismatch
+                raise corrupt(path, "its per-structure data", err) from None
+            raise damaged(path, err) from None
+        except (KeyError, ValueError) as err:
             self.close()
             raise damaged(path, err) from None
 
@@ -156,6 +183,7 @@ class FileReader:
         self.offset = structures["offset"][:count]
         self.cell = structures["cell"][:count]
         self.pbc = structures["pbc"][:count]
+        _check_index(self.path, self.n_atoms, self.offset, count)
         n_total = int(self.offset[-1] + self.n_atoms[-1]) if count else 0
         self._numbers = self._atom_rows(self._file["atoms/numbers"], n_total)
         self._positions = self._atom_rows(self._file["atoms/positions"], n_total)
@@ -204,7 +232,13 @@ class FileReader:
         self._file.close()
 
     def structures(self, indices: Iterable[int]) -> list[Atoms]:
-        """Build the ``Atoms`` of valid, non-negative ``indices`` in that order."""
+        """Build the ``Atoms`` of valid, non-negative ``indices`` in that order.
+
+        Raises
+        ------
+        DataFormatError
+            If rows fail their checksum or cannot be read.
+        """
         atoms: list[Atoms] = []
         for first, stop in _runs(indices):
             atoms.extend(self._run(first, stop))
@@ -260,6 +294,40 @@ class FileReader:
                 atoms.set_constraint(FixAtoms(mask=fixed))
             images.append(atoms)
         return images
+
+
+def _check_index(
+    path: Path, n_atoms: np.ndarray, offset: np.ndarray, count: int
+) -> None:
+    """Check that the atom rows of the structures follow each other without gaps.
+
+    Raises
+    ------
+    DataFormatError
+        Naming the first structure whose ``n_atoms`` is negative or whose
+        ``offset`` is not the sum of the counts before it.
+    """
+    if len(n_atoms) < count or len(offset) < count:
+        raise damaged(path, ValueError(f"index datasets shorter than {count} rows"))
+    expected = np.cumsum(n_atoms) - n_atoms
+    bad = np.flatnonzero((n_atoms < 0) | (offset != expected))
+    if len(bad):
+        k = int(bad[0])
+        raise DataFormatError(
+            f"{path} is a damaged HDF5 file: structure {k} has n_atoms "
+            f"{int(n_atoms[k])} and offset {int(offset[k])}, but the structures "
+            f"before it end at atom row {int(expected[k])}; restore it from a "
+            "backup or convert it again from its source"
+        )
+
+
+def corrupt(path: Path, name: str, err: OSError) -> DataFormatError:
+    """Return the error for rows of dataset ``name`` that fail to read."""
+    return DataFormatError(
+        f"{path} is a damaged HDF5 file: {name} fails its checksum or cannot be "
+        f"read ({brief(err)}); if a writer was killed while appending, open it "
+        "for appending once to repair it, else restore it from a backup"
+    )
 
 
 def _runs(indices: Iterable[int]) -> list[list[int]]:

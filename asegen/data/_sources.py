@@ -17,7 +17,7 @@ from ase import Atoms
 
 from asegen.data._alignn import alignn_index, read_alignn_folder
 from asegen.data._ase_files import no_structures, read_file
-from asegen.data._layout import HDF5_SUFFIXES, not_found
+from asegen.data._layout import HDF5_SUFFIXES, not_found, permission_denied
 from asegen.data._reader import H5Dataset
 
 __all__ = ["iter_structures", "read_structures"]
@@ -64,15 +64,19 @@ def iter_structures(
         If ``path`` does not exist, or an alignn ``id_prop.csv`` names a file
         that does not.
     DataFormatError
-        If a file's format cannot be told, a structure cannot be read (the
-        message names the file and the structure's index in it), or a file or
-        folder holds no structures (raised when the iterator reaches its end).
+        If a file or folder may not be read, a file's format cannot be told,
+        a structure cannot be read (the message names the file and the
+        structure's index in it), or a file or folder holds no structures
+        (raised when the iterator reaches its end).
     """
     source = Path(path)
     if not source.exists():
         raise not_found(source)
     if source.is_dir():
-        return _read_folder(source, format)
+        try:
+            return _read_folder(source, format)
+        except PermissionError as err:
+            raise permission_denied(source, err) from None
     if h5py.is_hdf5(source) or (
         format is None and source.suffix.lower() in HDF5_SUFFIXES
     ):

@@ -24,6 +24,7 @@ from ase import Atoms
 
 from asegen._version import __version__
 from asegen.data._layout import (
+    APPEND_ATTR,
     COLUMN_GROUPS,
     CORE_DATASETS,
     COUNT_ATTR,
@@ -33,8 +34,10 @@ from asegen.data._layout import (
     ColumnSpec,
     damaged,
     encode_json,
+    is_permission_error,
     open_file,
     open_hdf5,
+    permission_denied,
     read_schema,
     replacing,
 )
@@ -107,9 +110,25 @@ class H5Writer:
                 raise InputNotFoundError(
                     f"folder {self.path.parent} does not exist; create it first"
                 )
-            self._file = open_hdf5(self.path, "w")
-            self._initialise()
+            self._file = self._created()
         self._schema = read_schema(self._file)
+
+    def _created(self) -> Any:
+        """Create the empty layout under a temporary name, then put it in place.
+
+        A run killed while creating the file leaves no half-written file
+        that the next run could not open (its temporary is removed later).
+        """
+        with replacing(self.path) as partial:
+            try:
+                self._file = open_hdf5(partial, "w")
+            except OSError as err:
+                if is_permission_error(err):
+                    raise permission_denied(self.path, err) from None
+                raise
+            self._initialise()
+            self._file.close()
+        return open_file(self.path, "r+")
 
     def __len__(self) -> int:
         return self._committed + len(self._pending)
@@ -190,6 +209,27 @@ class H5Writer:
         self._pending = []
         self._pending_atoms = 0
 
+    @property
+    def unfinished_append(self) -> str | None:
+        """The note of an append in progress (see :meth:`note_append`), or ``None``."""
+        note = self._file.attrs.get(APPEND_ATTR)
+        return None if note is None else bytes(note).decode()
+
+    def note_append(self, note: str | None) -> None:
+        """Store (``None``: remove) the note of an append in progress, on disk now.
+
+        ``asegen convert --append`` notes its source and the count it started
+        from, so that a rerun after a crash continues instead of starting over.
+        The note is fixed-length bytes, never in HDF5's global heap.
+        """
+        attrs = self._file.attrs
+        if note is None:
+            if APPEND_ATTR in attrs:
+                del attrs[APPEND_ATTR]
+        else:
+            attrs[APPEND_ATTR] = np.bytes_(note.encode())
+        self._file.flush()
+
     def close(self) -> None:
         """Flush the queued structures and close the file."""
         try:
@@ -238,6 +278,7 @@ class H5Writer:
             chunks=(chunk_rows, *shape),
             dtype=dtype,
             compression=self._compression,
+            fletcher32=np.dtype(dtype).kind != "O",  # HDF5 checks no string rows
         )
         dataset.attrs["per"] = per
         if unit is not None:
@@ -337,13 +378,15 @@ class H5Writer:
                     if "value" in group:
                         del group["value"]
                     group.move("value_old", "value")
-                if not {"value", "present"} <= set(group):
-                    del self._file[group.name]
         self._truncate(int(self._file.attrs[COUNT_ATTR]))
 
     def _truncate(self, count: int) -> None:
         """Cut every dataset back to ``count`` structures; drop emptied columns."""
         file = self._file
+        for group_name in COLUMN_GROUPS:  # a column whose creation was cut short
+            for group in list(file[group_name].values()):
+                if not {"value", "present"} <= set(group):
+                    del file[group.name]
         n_atoms = file["structures/n_atoms"][:count]
         if len(n_atoms) < count:
             raise damaged(self.path, ValueError(f"fewer than {count} structures"))
@@ -353,7 +396,11 @@ class H5Writer:
             length = n_rows[dataset.attrs["per"]]
             if dataset.shape[0] < length:
                 raise damaged(self.path, ValueError(f"{dataset.name} is too short"))
-            if dataset.shape[0] > length:
+            if dataset.fletcher32 and length % dataset.chunks[0]:
+                changed |= self._mend_checksum(dataset, length)
+            if dataset.dtype.kind == "O":
+                changed |= _clear_beyond(dataset, length)
+            elif dataset.shape[0] > length:
                 dataset.resize(length, axis=0)
                 changed = True
         for spec in read_schema(file).values():
@@ -366,6 +413,79 @@ class H5Writer:
         if changed:
             file.flush()
         self._committed, self._committed_atoms = count, n_rows["atom"]
+
+    def _mend_checksum(self, dataset: h5py.Dataset, length: int) -> bool:
+        """Recompute the checksum of the chunk holding row ``length - 1`` if torn.
+
+        That chunk is the only one a flush rewrites in place. A process killed
+        during that write (the kernel stops a write between memory pages) can
+        leave its committed rows intact, as both versions agree on them, but
+        pages of the new rows out of step with the Fletcher-32 checksum stored
+        at its end. The chunk is rewritten whole, committed rows kept and later
+        rows zeroed, so HDF5 computes a fresh checksum; a warning names it.
+
+        Returns
+        -------
+        bool
+            Whether the chunk was rewritten.
+        """
+        rows = dataset.chunks[0]
+        first = (length - 1) // rows * rows
+        try:
+            dataset[first:length]
+        except OSError:
+            pass
+        else:
+            return False
+        if dataset.compression is not None:
+            raise damaged(self.path, ValueError(f"checksum mismatch in {dataset.name}"))
+        coord = (first,) + (0,) * (dataset.ndim - 1)
+        _, raw = dataset.id.read_direct_chunk(coord)
+        block = np.frombuffer(raw[:-4], dtype=dataset.dtype).reshape(dataset.chunks)
+        block = block.copy()
+        block[length - first :] = 0
+        dataset.resize(max(dataset.shape[0], first + rows), axis=0)
+        dataset[first : first + rows] = block
+        warnings.warn(
+            f"{self.path}: rewrote the checksum of {dataset.name} rows {first} to "
+            f"{length - 1}, torn by an interrupted write; check these structures "
+            "if no writer was killed while appending",
+            UserWarning,
+            stacklevel=4,
+        )
+        return True
+
+
+def _clear_beyond(dataset: h5py.Dataset, length: int) -> bool:
+    """Cut a string dataset to ``length`` rows, clearing every stored row past it.
+
+    A string row holds the address of its text in HDF5's global heap, and HDF5
+    frees the text a row addresses when the row is overwritten. A process killed
+    during a flush can leave addresses of texts that never reached the disk in
+    rows past the dataset's extent, where a plain resize does not look; the next
+    write over them then fails ("bad heap index") or frees a text just stored.
+    Growing the extent over every stored chunk and shrinking it back makes HDF5
+    fill those rows with empty addresses and drop the chunks past the end.
+
+    Returns
+    -------
+    bool
+        Whether the dataset was resized.
+    """
+    rows = dataset.chunks[0]
+    end = -(-max(dataset.shape[0], 1) // rows) * rows
+    if hasattr(dataset.id, "chunk_iter"):
+
+        def visit(info: Any) -> None:
+            nonlocal end
+            end = max(end, info.chunk_offset[0] + rows)
+
+        dataset.id.chunk_iter(visit)
+    if end == length:
+        return False
+    dataset.resize(end, axis=0)
+    dataset.resize(length, axis=0)
+    return True
 
 
 def _datasets(file: h5py.File) -> list[h5py.Dataset]:

@@ -113,8 +113,8 @@ def test_rows_that_were_never_written(tmp_path):
     with h5py.File(path, "r+") as file:  # structure 1 points at atoms never written
         for name in ("n_atoms", "offset", "cell", "pbc"):
             file[f"structures/{name}"].resize(2, axis=0)
-        file["structures/n_atoms"][1] = 2
-        file["structures/offset"][1] = 100_000
+        file["structures/n_atoms"][1] = 100_001
+        file["structures/offset"][1] = 1
         for name in ("numbers", "positions"):
             file[f"atoms/{name}"].resize(100_002, axis=0)
         file.attrs["n_structures"] = 2

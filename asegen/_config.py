@@ -1,8 +1,11 @@
 """Strict configuration loading shared by every config dataclass.
 
 Configs are plain dataclasses filled from short YAML or JSON. An unknown key
-is an error that names the closest valid key; ``--set a.b=c`` overrides use
-:func:`apply_overrides`. YAML is read with ``yaml.safe_load`` only.
+is an error that names the closest valid key, and every value is checked
+against its field's type annotation (:func:`check_type`: a wrong type or a
+NaN or infinite number is an error naming the key and the expected type);
+``--set a.b=c`` overrides use :func:`apply_overrides`. YAML is read with
+``yaml.safe_load`` only.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import os
+import types
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -23,6 +28,7 @@ from asegen.errors import ConfigError, InputNotFoundError
 __all__ = [
     "apply_overrides",
     "check_choice",
+    "check_type",
     "from_dict",
     "read_config_file",
     "unknown_key_error",
@@ -50,7 +56,8 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
 
     Nested dataclass fields are filled recursively from nested mappings.
     Unknown keys raise :class:`~asegen.errors.ConfigError` naming the closest
-    valid key; so do values the dataclass rejects in ``__post_init__``.
+    valid key; so do values of the wrong type (:func:`check_type`) and
+    values the dataclass rejects in ``__post_init__``.
     """
     if not isinstance(data, Mapping):
         raise ConfigError(f"'{where.rstrip('.') or 'config'}' must be a mapping")
@@ -63,11 +70,136 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
         kind = hints[key]
         if dataclasses.is_dataclass(kind) and isinstance(value, Mapping):
             value = from_dict(kind, value, f"{where}{key}.")  # type: ignore[arg-type]
+        else:
+            check_type(f"{where}{key}", value, kind)
         values[key] = value
     try:
         return cls(**values)
     except TypeError as err:  # a missing required key
         raise ConfigError(f"{where.rstrip('.') or cls.__name__}: {err}") from None
+
+
+def check_type(name: str, value: object, kind: Any) -> None:
+    """Raise a :class:`ConfigError` unless ``value`` fits the annotation ``kind``.
+
+    Understood annotations: ``int``, ``float`` (an int is accepted), ``bool``
+    (never 0 or 1; and a bool is not a number), ``str`` (or a path),
+    ``X | None``, unions of these, ``list[X]``, ``tuple[X, ...]`` (a list or
+    tuple; lengths are the dataclass's to check), ``dict[K, V]`` and nested
+    dataclasses (a mapping or an instance). Any other annotation (``Any``, a
+    class) is not checked. A float anywhere, nested ones included, must be
+    finite.
+
+    Parameters
+    ----------
+    name
+        The key as the user wrote it (``"train.seed"``), for the message.
+    value
+        The value given.
+    kind
+        The field's resolved annotation.
+    """
+    if not _fits(value, kind):
+        raise ConfigError(f"{name} must be {_describe(kind)}, got {value!r}")
+    if _has_nonfinite(value):
+        raise ConfigError(
+            f"{name} must be finite ({_describe(kind)}), got {value!r}; NaN and "
+            "infinity are not allowed"
+        )
+
+
+def _options(kind: Any) -> tuple[Any, ...] | None:
+    """Return the members of a union annotation, or ``None`` for any other."""
+    origin = typing.get_origin(kind)
+    if origin is typing.Union or origin is types.UnionType:
+        return typing.get_args(kind)
+    return None
+
+
+def _fits(value: object, kind: Any) -> bool:
+    """Whether ``value`` fits ``kind``; annotations not understood always fit."""
+    options = _options(kind)
+    if options is not None:
+        return any(_fits(value, option) for option in options)
+    if kind is type(None):
+        return value is None
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is str:
+        return isinstance(value, str | os.PathLike)
+    if dataclasses.is_dataclass(kind):
+        return isinstance(value, Mapping | kind)
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (list, tuple):
+        if not isinstance(value, list | tuple):
+            return False
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return all(_fits(item, arg) for item, arg in zip(value, args, strict=False))
+        return not args or all(_fits(item, args[0]) for item in value)
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            return False
+        key_kind, value_kind = args or (Any, Any)
+        return all(
+            _fits(key, key_kind) and _fits(item, value_kind)
+            for key, item in value.items()
+        )
+    return True
+
+
+def _describe(kind: Any) -> str:
+    """Say in words what ``kind`` accepts: ``"an integer or null"``."""
+    options = _options(kind)
+    if options is not None:
+        words = [_describe(option) for option in options if option is not type(None)]
+        if type(None) in options:
+            words.append("null")
+        return " or ".join(words)
+    simple = {
+        bool: "true or false",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        type(None): "null",
+        Any: "a value",
+    }
+    if kind in simple:
+        return simple[kind]
+    if dataclasses.is_dataclass(kind):
+        return "a mapping of keys to values"
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (list, tuple):
+        items = _plural(_describe(args[0])) if args else "values"
+        return f"a list of {items}"
+    if origin is dict:
+        items = _plural(_describe(args[1])) if args else "values"
+        return f"a mapping of names to {items}"
+    return str(kind)
+
+
+def _plural(words: str) -> str:
+    """Make a description plural: ``"an integer or null"`` -> ``"integers or null"``."""
+    parts = []
+    for part in words.split(" or "):
+        head, _, rest = part.removeprefix("an ").removeprefix("a ").partition(" ")
+        plain = head in ("null", "true", "false")
+        parts.append(f"{head if plain else head + 's'} {rest}".strip())
+    return " or ".join(parts)
+
+
+def _has_nonfinite(value: object) -> bool:
+    """Whether ``value`` is, or holds at any depth, a NaN or infinite float."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, Mapping):
+        return any(_has_nonfinite(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_nonfinite(item) for item in value)
+    return False
 
 
 def read_config_file(path: str | os.PathLike) -> dict[str, Any]:

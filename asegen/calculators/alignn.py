@@ -28,7 +28,8 @@ class ALIGNNCalculator(TorchCalculator):
     model
         The network.
     **kwargs
-        ``device``, ``dtype``, ``skin``, ``neighbors`` and ASE options; see
+        ``device``, ``dtype``, ``skin``, ``neighbors``,
+        ``allow_unknown_elements`` and ASE options; see
         :class:`~asegen.calculators.base.TorchCalculator`.
     """
 
@@ -57,7 +58,8 @@ class ALIGNNCalculator(TorchCalculator):
         dtype
             ``torch.float64`` for derivative checks; default float32.
         **kwargs
-            Further :class:`TorchCalculator` options (``skin``, ``neighbors``).
+            Further :class:`TorchCalculator` options (``skin``, ``neighbors``,
+            ``allow_unknown_elements``).
         """
         model, _ = load_checkpoint(path)
         if not isinstance(model, ALIGNN):

@@ -17,12 +17,15 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
+from ase.data import chemical_symbols
 from torch import Tensor
 
 from asegen._config import check_choice
+from asegen.errors import StructureError
 from asegen.graph import SkinNeighborList, atoms_to_graph
 from asegen.graph.units import full_to_voigt
 from asegen.models.base import AtomisticModel
+from asegen.models.checkpoint import trained_elements
 from asegen.models.potential import predict
 
 __all__ = ["TorchCalculator", "calculator_for", "resolve_device"]
@@ -62,11 +65,19 @@ class TorchCalculator(Calculator):
         the graph of a large system is built on the GPU) or ``"auto"``
         (torch when the model runs on CUDA, else matscipy). Both give the
         same pairs.
+    allow_unknown_elements
+        Predict for elements the model never saw in training. By default a
+        structure with such an element is refused (:class:`StructureError`
+        naming it and the trained elements); models that do not record their
+        training elements (earlier checkpoints, untrained models) allow all.
     **kwargs
         Passed to :class:`ase.calculators.calculator.Calculator`.
 
     Attributes
     ----------
+    elements
+        The atomic numbers the calculator accepts (the model's training
+        elements), or ``None`` for every element.
     batch_size
         Structures per model call of :meth:`calculate_batch` (and of the
         Augmenter) unless told otherwise: 32 on a GPU, 4 on a CPU, where a
@@ -90,6 +101,7 @@ class TorchCalculator(Calculator):
         dtype: torch.dtype | None = None,
         skin: float = 1.0,
         neighbors: str = "auto",
+        allow_unknown_elements: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -110,6 +122,7 @@ class TorchCalculator(Calculator):
             "device": self.device,
         }
         self._heads = model.heads()
+        self.elements = None if allow_unknown_elements else trained_elements(model)
         self.implemented_properties = [*self.implemented_properties, *self._heads]
         self._neighbors = SkinNeighborList(options["cutoff"], skin, **search)
         self._batch_neighbors = SkinNeighborList(options["cutoff"], 0.0, **search)
@@ -122,6 +135,7 @@ class TorchCalculator(Calculator):
     ) -> None:
         """Compute and store every property for ``atoms``, whatever was asked."""
         super().calculate(atoms, properties, system_changes)
+        self._check_elements(self.atoms)
         pairs = [self._neighbors(self.atoms)]
         self.results = self._evaluate([self.atoms], pairs)[0]
 
@@ -139,11 +153,29 @@ class TorchCalculator(Calculator):
         batch_size = batch_size or self.batch_size
         results: list[dict[str, Any]] = []
         images = list(images)
+        for atoms in images:
+            self._check_elements(atoms)
         for start in range(0, len(images), batch_size):
             chunk = images[start : start + batch_size]
             pairs = [self._batch_neighbors(atoms) for atoms in chunk]
             results.extend(self._evaluate(chunk, pairs))
         return results
+
+    def _check_elements(self, atoms: Atoms) -> None:
+        """Refuse an element outside :attr:`elements` (unless that is ``None``)."""
+        if self.elements is None:
+            return
+        unknown = sorted(set(atoms.numbers.tolist()) - set(self.elements))
+        if unknown:
+            z = unknown[0]
+            known = 0 < z < len(chemical_symbols)
+            name = chemical_symbols[z] if known else "no element"
+            trained = ", ".join(chemical_symbols[e] for e in self.elements)
+            raise StructureError(
+                f"{atoms.get_chemical_formula()} holds {name} (Z={z}), which the "
+                f"model never saw in training (it was trained on {trained}); "
+                "pass allow_unknown_elements=True to the calculator to predict anyway"
+            )
 
     def _evaluate(
         self,

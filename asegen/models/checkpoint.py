@@ -4,14 +4,21 @@ Files are read with ``torch.load(weights_only=True)``: only tensors and plain
 containers are accepted, never pickled code. A run directory
 (``logs/version_N/``) may be given wherever a checkpoint file is expected; its
 ``checkpoints/best.pt`` (else ``last.pt``) is used.
+
+A model trained by a task that records them carries the atomic numbers of
+its training set (:func:`trained_elements`); checkpoints store them as
+``trained_elements`` and calculators refuse other elements. Checkpoints
+without the entry (earlier releases, untrained models) allow every element.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from asegen._run_layout import BEST, CHECKPOINTS, LAST, checkpoint_path
@@ -25,10 +32,25 @@ __all__ = [
     "load_checkpoint",
     "resolve_checkpoint",
     "save_checkpoint",
+    "set_trained_elements",
     "state_dtype",
+    "trained_elements",
 ]
 
 FORMAT_VERSION = 1
+
+_ELEMENTS = "trained_elements"  # the model attribute and the checkpoint entry
+
+
+def trained_elements(model: AtomisticModel) -> tuple[int, ...] | None:
+    """Return the atomic numbers ``model`` was trained on, or ``None`` if unknown."""
+    return getattr(model, _ELEMENTS, None)
+
+
+def set_trained_elements(model: AtomisticModel, numbers: Iterable[int]) -> None:
+    """Record the atomic numbers of ``model``'s training set (sorted, once each)."""
+    unique = np.unique(np.fromiter(numbers, dtype=np.int64))
+    setattr(model, _ELEMENTS, tuple(int(z) for z in unique))
 
 
 def save_checkpoint(
@@ -50,6 +72,9 @@ def save_checkpoint(
         "state_dict": model.state_dict(),
         **extra,
     }
+    elements = trained_elements(model)
+    if elements is not None:
+        payload[_ELEMENTS] = list(elements)
     partial = path.with_name(path.name + ".partial")
     torch.save(payload, partial)
     os.replace(partial, path)
@@ -83,7 +108,8 @@ def load_checkpoint(
         If nothing is found at ``path``.
     asegen.errors.DataFormatError
         If the file is not an asegen checkpoint, is corrupt, holds pickled
-        code, or was written by a newer format version.
+        code, was written by a newer format version, or its weights do not
+        fit the model its hparams describe.
     """
     file = resolve_checkpoint(path)
     try:
@@ -109,9 +135,19 @@ def load_checkpoint(
         raise DataFormatError(
             f"{file} holds unknown model class {name!r} (known: {known})"
         )
-    model = MODELS[name].from_hparams(payload["hparams"])
-    model = model.to(state_dtype(payload["state_dict"]))  # no rounding on load
-    model.load_state_dict(payload["state_dict"])
+    try:
+        model = MODELS[name].from_hparams(payload["hparams"])
+        model = model.to(state_dtype(payload["state_dict"]))  # no rounding on load
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise DataFormatError(
+            f"{file}: its weights do not fit the {name} model its hparams describe "
+            f"({type(err).__name__}: {reason[:160]}); the file is corrupt or was "
+            "edited, load the checkpoint as written by asegen"
+        ) from None
+    if _ELEMENTS in payload:
+        set_trained_elements(model, payload[_ELEMENTS])
     return model.to(map_location), payload
 
 

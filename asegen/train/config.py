@@ -103,9 +103,30 @@ class TrainConfig:
         }
         for name, allowed in choices.items():
             check_choice(f"train.{name}", getattr(self, name), allowed)
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"train.{name} must be at least 1")
+        for name in ("epochs", "batch_size", "lr_total_epochs", "early_stopping"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"train.{name} must be at least 1, got {value}")
+        for name in (
+            "seed",
+            "num_workers",
+            "warmup_steps",
+            "n_train",
+            "n_val",
+            "n_test",
+        ):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ConfigError(f"train.{name} must be 0 or more, got {value}")
+        if not self.weight_decay >= 0:
+            raise ConfigError(
+                f"train.weight_decay must be 0 or more, got {self.weight_decay}"
+            )
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ConfigError(
+                f"train.grad_clip must be positive, got {self.grad_clip}; or null "
+                "for no clipping"
+            )
         if not self.learning_rate > 0:
             raise ConfigError("train.learning_rate must be positive")
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:

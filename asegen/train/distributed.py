@@ -20,6 +20,7 @@ from asegen.graph import batch_graphs
 
 __all__ = [
     "KeySampler",
+    "any_true",
     "average",
     "barrier",
     "broadcast_path",
@@ -49,16 +50,29 @@ def setup(device: str) -> tuple[int, int]:
 
 
 def device_for(device: str, rank: int) -> torch.device:
-    """Return the device of this process (``auto``, ``cuda``: ``cuda:LOCAL_RANK``)."""
+    """Return the device of this process (``auto``, ``cuda``: ``cuda:LOCAL_RANK``).
+
+    Raises
+    ------
+    asegen.errors.ConfigError
+        If ``device`` is not a torch device or not available on this machine.
+    """
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" or (device.startswith("cuda") and _world() > 1):
-        return torch.device(f"cuda:{local}")
+        chosen = f"cuda:{local}"
+    else:
+        chosen = device
     try:
-        return torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"train.device {device!r} is not a torch device") from None
+        torch.empty(0, device=chosen)  # fails for a device this machine lacks
+    except (RuntimeError, AssertionError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise ConfigError(
+            f"train.device {device!r} is not available here ({reason[:120]}); "
+            "use --device cpu or auto"
+        ) from None
+    return torch.device(chosen)
 
 
 class EpochSampler(Sampler[int]):
@@ -164,6 +178,15 @@ def average(sums: dict[str, float], count: int) -> dict[str, float]:
         *totals, count_all = values.tolist()
         sums, count = dict(zip(keys, totals, strict=True)), int(count_all)
     return {k: sums[k] / max(count, 1) for k in keys}
+
+
+def any_true(flag: bool, device: torch.device) -> bool:
+    """Return whether ``flag`` is true on any process (``flag`` itself alone)."""
+    if _world() == 1:
+        return flag
+    value = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
 
 
 def broadcast_path(path: Path | None) -> Path:

@@ -14,6 +14,13 @@ schedule, and writes the run directory ``OUT/version_N/``:
   declares;
 - ``loss_curves.png`` and, at the end, the task's report on the test split.
 
+Everything is checked before the run directory is made: the settings, the
+device, the task's items (for the potential task, every structure and
+label) and, on resume, that the run's model and settings are those given
+(:data:`RESUME_MAY_CHANGE` lists the settings that may differ). A
+non-finite loss or weight stops training with the epoch and batch, before a
+checkpoint of it is written.
+
 Multi-process training uses torch DDP under ``torchrun``: the engine reads
 ``WORLD_SIZE``/``RANK``/``LOCAL_RANK``, shards the training set with a
 ``DistributedSampler`` and lets rank 0 alone write files.
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import math
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -33,6 +41,7 @@ from typing import Any
 import torch
 import yaml
 from ase import Atoms
+from ase.data import chemical_symbols
 from torch import Tensor, nn
 from tqdm import tqdm
 
@@ -40,10 +49,10 @@ from asegen._config import from_dict
 from asegen._run_layout import BEST, HPARAMS, LAST, METRICS, checkpoint_path
 from asegen._units import UNITS
 from asegen._version import __version__
-from asegen.errors import ConfigError, InputNotFoundError
+from asegen.errors import ConfigError, DataFormatError, InputNotFoundError
 from asegen.graph import AtomsGraph
 from asegen.models.base import AtomisticModel
-from asegen.models.checkpoint import load_checkpoint, save_checkpoint
+from asegen.models.checkpoint import load_checkpoint, save_checkpoint, trained_elements
 from asegen.train import distributed
 from asegen.train.config import TrainConfig
 from asegen.train.ema import WeightAverage
@@ -52,7 +61,15 @@ from asegen.train.run_dir import MetricsLog, latest_run, new_run
 from asegen.train.split import split_indices
 from asegen.train.task import Task, task_for
 
-__all__ = ["metric_columns", "task_settings", "train"]
+__all__ = ["RESUME_MAY_CHANGE", "metric_columns", "task_settings", "train"]
+
+#: Engine settings that may differ from the run's on resume (they change
+#: neither the batches nor the updates already made); every other engine
+#: and task setting must equal the run's ``hparams.yaml``. A new ``epochs``
+#: or ``lr_total_epochs`` must also keep a one-cycle schedule's horizon.
+RESUME_MAY_CHANGE = frozenset(
+    {"epochs", "lr_total_epochs", "early_stopping", "num_workers", "device"}
+)
 
 
 class _Step(nn.Module):
@@ -78,6 +95,7 @@ def train(
     resume: bool = False,
     metadata: dict[str, Any] | None = None,
     progress: bool | None = None,
+    model_from_config: bool = False,
 ) -> Path:
     """Train ``model`` on ``structures`` and return the run directory.
 
@@ -85,7 +103,8 @@ def train(
     ----------
     model
         A freshly built model. On resume the model stored in the run's
-        ``last.pt`` is used instead.
+        ``last.pt`` is used instead; it must be of the same class (and, with
+        ``model_from_config``, have the same hparams).
     structures
         The structures, with the labels the model's task reads (for a force
         field: energy, optionally forces and stress, as
@@ -103,11 +122,28 @@ def train(
         Parent directory of the run (``out/version_N``), or, with ``resume``,
         a run directory or its parent (the newest run is resumed).
     resume
-        Continue the run from ``checkpoints/last.pt``.
+        Continue the run from ``checkpoints/last.pt``. The engine and task
+        settings and the split sizes must equal those in the run's
+        ``hparams.yaml``, except :data:`RESUME_MAY_CHANGE`.
     metadata
-        Extra plain data stored in ``hparams.yaml`` (data paths, ...).
+        Extra plain data stored in ``hparams.yaml`` (data paths, ...); its
+        ``"data"`` and ``"val"`` entries, where given, name the files of
+        ``structures`` and ``val_structures`` in error messages.
     progress
         Show progress bars (default: when writing to a terminal).
+    model_from_config
+        Whether ``model`` was built from the run config (``asegen train``):
+        on resume its hparams must then equal those of the run's model
+        (entries it leaves empty, statistics the task fits, are not
+        compared).
+
+    Raises
+    ------
+    asegen.errors.AsegenError
+        For a mistake found before training (settings, device, data, a
+        resume that does not fit the run; no run directory is made) or a
+        non-finite loss during training (the checkpoints keep the last good
+        epoch).
 
     Returns
     -------
@@ -122,9 +158,10 @@ def train(
 
     run, state = None, None
     if resume:
-        run, model, state = _resumed(out)
+        run, model, state = _resumed(out, model, compare=model_from_config)
     task_class = task_for(model)
     job = task_class(model, task_settings(task_class, task), seed=config.seed)
+    job.sources = _sources(metadata, separate_val=val_structures is not None)
     train_idx, val_idx, test_idx = split_indices(
         len(structures), config, with_val=val_structures is not None
     )
@@ -134,10 +171,12 @@ def train(
     else:
         val_items = job.items(val_structures, range(len(val_structures)), split="val")
     test_items = job.items(structures, test_idx, split="test")
-    if run is None:
-        run = distributed.broadcast_path(new_run(out) if rank == 0 else None)
+    sizes = (len(train_items), len(val_items), len(test_items))
     if state is None:
         job.prepare(model, train_items)
+    else:
+        assert run is not None
+        _check_resumed_settings(run, job, config, sizes)
 
     model = model.to(device=device, dtype=dtype)
     if config.trainable is not None:
@@ -158,12 +197,11 @@ def train(
     if state is not None:
         _restore(state, model, optimizer, scheduler, average)
         start_epoch, best, stale = state["epoch"] + 1, state["best"], state["stale"]
+    if run is None:  # every check passed: only now is the run directory made
+        run = distributed.broadcast_path(new_run(out) if rank == 0 else None)
     step = distributed.wrap(_Step(model, job), device)
     if rank == 0:
-        _write_hparams(
-            run, model, job, config, metadata,
-            (len(train_items), len(val_items), len(test_items)),
-        )  # fmt: skip
+        _write_hparams(run, model, job, config, metadata, sizes)
     log = (
         MetricsLog(run / METRICS, metric_columns(job), start_epoch=start_epoch)
         if rank == 0
@@ -178,6 +216,7 @@ def train(
             step, loader, config, device, dtype, optimizer, scheduler, average,
             desc=f"epoch {epoch + 1}/{config.epochs}",
             show=progress if rank == 0 else False,  # None: when on a terminal
+            epoch=epoch,
         )  # fmt: skip
         train_seconds = time.perf_counter() - started
         step.eval()
@@ -192,10 +231,12 @@ def train(
                     dtype,
                     desc="validation",
                     show=False,
+                    epoch=epoch,
                 )
                 if len(val_items)
                 else train_metrics
             )
+            _check_finite_weights(model, epoch)
             score = val_metrics["loss"]
             improved = score < best
             best, stale = (score, 0) if improved else (best, stale + 1)
@@ -265,10 +306,27 @@ def metric_columns(task: Task) -> list[str]:
     ]
 
 
+def _sources(
+    metadata: Mapping[str, Any] | None, *, separate_val: bool
+) -> dict[str, str]:
+    """Return the file of each split named by ``metadata`` (``data``, ``val``)."""
+    metadata = metadata or {}
+    data, val = metadata.get("data"), metadata.get("val")
+    files = {"train": data, "val": val if separate_val else data, "test": data}
+    return {split: str(name) for split, name in files.items() if name is not None}
+
+
 def _resumed(
-    out: str | os.PathLike,
+    out: str | os.PathLike, given: AtomisticModel, *, compare: bool
 ) -> tuple[Path, AtomisticModel, dict[str, Any]]:
-    """Return the run directory, model and state of the newest ``last.pt``."""
+    """Return the run directory, model and state of the newest ``last.pt``.
+
+    Raises
+    ------
+    asegen.errors.ConfigError
+        If the stored model is of another class than ``given`` or (with
+        ``compare``) has other hparams.
+    """
     run = latest_run(out)
     last = None if run is None else checkpoint_path(run, LAST)
     if last is None or not last.is_file():
@@ -278,7 +336,104 @@ def _resumed(
         )
     assert run is not None
     model, state = load_checkpoint(last)
+    if model.model_name != given.model_name:
+        raise ConfigError(
+            f"--resume: {run} holds a {model.model_name!r} model, not "
+            f"{given.model_name!r}; resume it as a {model.model_name!r} run or give "
+            "another --out for a new run"
+        )
+    if compare:
+        difference = _first_difference(
+            _plain(model.hparams()), _plain(given.hparams()), skip_empty=True
+        )
+        if difference is not None:
+            key, old, new = difference
+            raise ConfigError(
+                f"--resume: the model of {run} has {_model_key(key)} = {old!r}, "
+                f"the config gives {new!r}; resume with the run's model settings "
+                "or give another --out for a new run"
+            )
     return run, model, state
+
+
+def _check_resumed_settings(
+    run: Path, task: Task, config: TrainConfig, sizes: tuple[int, int, int]
+) -> None:
+    """Refuse settings or split sizes that differ from the run's ``hparams.yaml``.
+
+    :data:`RESUME_MAY_CHANGE` may differ; keys the file lacks (runs of
+    earlier releases) are not compared.
+
+    Raises
+    ------
+    asegen.errors.ConfigError
+        Naming the first key that differs, with both values.
+    asegen.errors.DataFormatError
+        If the run has no readable ``hparams.yaml``.
+    """
+    try:
+        stored = yaml.safe_load((run / HPARAMS).read_text())
+    except (OSError, yaml.YAMLError):
+        stored = None
+    if not isinstance(stored, dict):
+        raise DataFormatError(
+            f"--resume: {run / HPARAMS} is missing or unreadable, so the run's "
+            "settings cannot be compared; restore it or start a new run"
+        )
+    given = _plain(_sections(task, config))
+    for section, values in given.items():
+        for key, value in values.items():
+            if section == "train" and key in RESUME_MAY_CHANGE:
+                continue
+            old = (stored.get(section) or {}).get(key, value)
+            difference = _first_difference(old, value, skip_empty=False)
+            if difference is not None:
+                path = ".".join(p for p in (section, key, difference[0]) if p)
+                raise ConfigError(
+                    f"--resume: {run} was trained with {path} = {difference[1]!r}, "
+                    f"the config gives {difference[2]!r}; resume with the run's "
+                    "value or give another --out for a new run (only "
+                    f"{', '.join(sorted(RESUME_MAY_CHANGE))} may change on resume)"
+                )
+    data = stored.get("data") or {}
+    for name, size in zip(("n_train", "n_val", "n_test"), sizes, strict=True):
+        if data.get(name, size) != size:
+            raise ConfigError(
+                f"--resume: {run} was trained on a split of {data.get(name)} "
+                f"structures where this data gives {size} ({name}); resume with "
+                "the run's data and split settings"
+            )
+
+
+def _plain(value: Any) -> Any:
+    """Return ``value`` as ``hparams.yaml`` stores it (tuples become lists)."""
+    return yaml.safe_load(yaml.safe_dump(value))
+
+
+def _first_difference(
+    old: Any, new: Any, *, skip_empty: bool
+) -> tuple[str, Any, Any] | None:
+    """Return ``(dotted key, old, new)`` of the first leaf where they differ.
+
+    With ``skip_empty``, a mapping that ``new`` leaves empty is not compared
+    (statistics a task fits into a model, such as a diffusion process).
+    """
+    if isinstance(old, dict) and isinstance(new, dict):
+        if skip_empty and not new:
+            return None
+        for key in sorted({*old, *new}, key=str):
+            if key not in old or key not in new:
+                return str(key), old.get(key), new.get(key)
+            inner = _first_difference(old[key], new[key], skip_empty=skip_empty)
+            if inner is not None:
+                return ".".join(p for p in (str(key), inner[0]) if p), *inner[1:]
+        return None
+    return None if old == new else ("", old, new)
+
+
+def _model_key(key: str) -> str:
+    """Name a model hparams key as a config writes it (``config.x`` is ``model.x``)."""
+    return "model." + key.removeprefix("config.")
 
 
 def _restore(
@@ -378,18 +533,34 @@ def _run_epoch(
     *,
     desc: str,
     show: bool | None,
+    epoch: int,
 ) -> dict[str, float]:
     """One pass over ``loader``; trains when an optimizer is given.
 
     Metrics are averaged over items, each batch weighted by its size.
+
+    Raises
+    ------
+    asegen.errors.ConfigError
+        If the loss of a batch (on any process) is not finite; nothing of
+        that batch is applied.
     """
     sums: dict[str, float] = {}
     count = 0
-    for batch in tqdm(
-        loader, desc=desc, leave=False, disable=None if show is None else not show
+    for number, batch in enumerate(
+        tqdm(loader, desc=desc, leave=False, disable=None if show is None else not show)
     ):
         batch = batch.to(device=device, dtype=dtype)
         loss, metrics = step(batch)
+        if distributed.any_true(not math.isfinite(metrics["loss"]), device):
+            stage = "training" if optimizer is not None else "validation"
+            raise ConfigError(
+                f"the {stage} loss became {metrics['loss']} in epoch {epoch + 1} "
+                f"(metrics.csv epoch {epoch}), batch {number + 1} of {len(loader)}; "
+                "training stopped and checkpoints/last.pt keeps the last good "
+                "epoch: lower train.learning_rate or set train.grad_clip and "
+                "start a new run"
+            )
         if optimizer is not None:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -407,6 +578,18 @@ def _run_epoch(
     return distributed.average(sums, count)
 
 
+def _check_finite_weights(model: nn.Module, epoch: int) -> None:
+    """Raise before a checkpoint of non-finite weights could be written."""
+    for name, parameter in model.named_parameters():
+        if not torch.isfinite(parameter).all():
+            raise ConfigError(
+                f"the weight {name} became non-finite in epoch {epoch + 1} "
+                f"(metrics.csv epoch {epoch}); training stopped and "
+                "checkpoints/last.pt keeps the last good epoch: lower "
+                "train.learning_rate or set train.grad_clip and start a new run"
+            )
+
+
 def _inner(step: nn.Module) -> _Step:
     """Return the :class:`_Step` inside a DDP wrapper (or ``step`` itself)."""
     return step.module if hasattr(step, "module") else step  # type: ignore[return-value]
@@ -420,14 +603,11 @@ def _write_hparams(
     metadata: dict[str, Any] | None,
     sizes: tuple[int, int, int],
 ) -> None:
-    settings = dataclasses.asdict(task.settings)
-    engine = dataclasses.asdict(config)
-    sections: dict[str, Any] = {"train": engine}
-    if task.section == "train":
-        engine.update(settings)
-    else:
-        sections[task.section] = settings
     n_train, n_val, n_test = sizes
+    elements = trained_elements(model)
+    symbols = {} if elements is None else {"trained_elements": [
+        chemical_symbols[z] for z in elements
+    ]}  # fmt: skip
     hparams = {
         "asegen_version": __version__,
         "model_class": model.model_name,
@@ -435,7 +615,8 @@ def _write_hparams(
         "model": model.hparams(),
         "graph": model.graph_options(),
         "normalisation": model.normalisation(),
-        **sections,
+        **symbols,
+        **_sections(task, config),
         "data": {
             "n_train": n_train,
             "n_val": n_val,
@@ -445,3 +626,15 @@ def _write_hparams(
         "units": dict(UNITS),
     }
     (run / HPARAMS).write_text(yaml.safe_dump(hparams, sort_keys=False))
+
+
+def _sections(task: Task, config: TrainConfig) -> dict[str, dict[str, Any]]:
+    """Return the engine's and the task's settings by ``hparams.yaml`` section."""
+    settings = dataclasses.asdict(task.settings)
+    engine = dataclasses.asdict(config)
+    sections: dict[str, dict[str, Any]] = {"train": engine}
+    if task.section == "train":
+        engine.update(settings)
+    else:
+        sections[task.section] = settings
+    return sections

@@ -97,6 +97,7 @@ def train_from_config(
         resume=resume,
         metadata=metadata,
         progress=progress,
+        model_from_config=True,
     )
 
 

@@ -137,6 +137,10 @@ class Task:
         A dataclass of the task's settings, read strictly.
     metrics
         The names of the metrics :meth:`loss` returns, ``"loss"`` first.
+    sources
+        The file each split was read from (``{"train": "data.xyz", "val":
+        "val.xyz", "test": "data.xyz"}``), where known; the engine sets it
+        before it asks for items, and :meth:`describe` names it in messages.
     """
 
     name: ClassVar[str] = ""
@@ -148,6 +152,17 @@ class Task:
         self.model = model
         self.settings = settings
         self.seed = seed
+        self.sources: dict[str, str] = {}
+
+    def describe(self, split: str) -> str:
+        """Name the structures of ``split`` in a message: ``"test data (data.xyz)"``.
+
+        A message about structure ``i`` of the split reads ``f"structure {i}
+        of the {task.describe(split)}"``, ``i`` counting in the file.
+        """
+        label = {"train": "training", "val": "validation"}.get(split, split)
+        source = self.sources.get(split)
+        return f"{label} data ({source})" if source else f"{label} data"
 
     @classmethod
     def model_defaults(cls, settings: Any) -> dict[str, Any]:
@@ -166,6 +181,9 @@ class Task:
 
         ``split`` is ``"train"``, ``"val"`` or ``"test"``; a task may draw
         validation and test items once and for all (the same every epoch).
+        A task checks here what it can of the structures and labels, so a
+        mistake is found before the first epoch (name the structure with
+        :meth:`describe`).
         """
         raise NotImplementedError
 

@@ -125,3 +125,28 @@ def test_cli_export_missing_run_is_one_line(tmp_path):
     assert result.exit_code == 2
     assert result.output.strip().startswith("Error:")
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_cli_export_refuses_to_replace_or_to_write_a_folder(tmp_path):
+    save_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt", alignn_model())
+    out = tmp_path / "m.pt"
+    out.write_text("keep me")
+    cases = [
+        (out, [], f"{out} already exists; pass --overwrite to replace it"),
+        (tmp_path / "no" / "m.pt", [], f"the folder {tmp_path / 'no'} of"),
+        (tmp_path, [], f"{tmp_path} is a folder; give the file to write"),
+    ]
+    for target, extra, message in cases:
+        result = CliRunner().invoke(
+            main, ["export", str(tmp_path / "run"), str(target), *extra]
+        )
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith("Error:")
+        assert len(result.output.strip().splitlines()) == 1
+        assert message in result.output
+    assert out.read_text() == "keep me"
+    result = CliRunner().invoke(
+        main, ["export", str(tmp_path / "run"), str(out), "--overwrite"]
+    )
+    assert result.exit_code == 0, result.output
+    assert torch.jit.load(out) is not None

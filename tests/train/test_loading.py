@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from ase.io import read, write
 from calculator_factories import TINY
 from click.testing import CliRunner
@@ -48,7 +49,9 @@ def test_a_run_of_release_0_1_0_resumes_with_its_columns(tmp_path):
     data = tmp_path / "data.xyz"
     write(data, read(DATA, index=":16"))
     split = {"n_train": 8, "n_val": 4, "n_test": 4}
-    config = {"train": {"epochs": 2, "batch_size": 4, "seed": 3, **split,
+    model = yaml.safe_load((run / "hparams.yaml").read_text())["model"]["config"]
+    config = {"model": model,  # a resume gives the run's model and settings
+              "train": {"epochs": 2, "batch_size": 4, "seed": 3, **split,
                         "weights": {"stress": 0.1}}}  # fmt: skip
     resumed = train_from_config(
         "alignn", config, data=data, out=tmp_path / "logs", resume=True

@@ -141,6 +141,22 @@ class ALIGNNConfig:
         for name in ("edge_input_features", "triplet_input_features"):
             if getattr(self, name) < 2:
                 raise ConfigError(f"{name} must be at least 2")
+        for name in (
+            "atom_input_features", "embedding_features", "hidden_features",
+            "output_features",
+        ):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise ConfigError(
+                    f"{name} must be at least 1, got {getattr(self, name)}"
+                )
+        for name in (
+            "alignn_layers", "gcn_layers", "atomwise_output_features",
+            "additional_output_features",
+        ):  # fmt: skip
+            if getattr(self, name) < 0:
+                raise ConfigError(
+                    f"{name} must be 0 or more, got {getattr(self, name)}"
+                )
         if self.calculate_gradient and self.output_features != 1:
             raise ConfigError(
                 "a force field (calculate_gradient: true) needs output_features: 1, "

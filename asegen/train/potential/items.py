@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from ase import Atoms
 
+from asegen._structures import check_atoms
 from asegen.errors import ConfigError, DataFormatError
 from asegen.graph import AtomsGraph, atoms_to_graph
 from asegen.models.base import Head
@@ -42,7 +43,8 @@ class GraphItems(Items):
         attached as a label of the head's name (see :func:`head_target`); a
         structure without it is an error.
     name
-        What ``structures`` is, for error messages ("training data").
+        What ``structures`` is, for error messages ("training data" or
+        "training data (train.xyz)").
     """
 
     def __init__(
@@ -108,6 +110,74 @@ class GraphItems(Items):
                         f"({self._where(k)}) but model.{head}_output_features is "
                         f"{heads[head].width}; make them equal"
                     )
+
+    def check_structures(self, fitted: Sequence[str], *, labelled: bool) -> None:
+        """Check every structure and label before training; raise at the first fault.
+
+        Each structure must pass :func:`~asegen._structures.check_atoms`
+        (finite positions and cell, a non-degenerate periodic cell). Energy
+        and forces, where present, must be finite (the reference energies are
+        fitted to them), forces one row of three per atom, and stress, where
+        present and in ``fitted``, finite. A graph target (property models)
+        and head targets may hold NaN for "unknown" but never infinity.
+
+        Parameters
+        ----------
+        fitted
+            The labels the loss weighs: any of ``"energy"``, ``"forces"``,
+            ``"stress"`` (calculator results), ``"target"`` and the heads.
+        labelled
+            Require at least one finite label of ``fitted`` on some structure
+            (a training set, a separate validation set).
+
+        Raises
+        ------
+        asegen.errors.StructureError
+            A structure cannot be used (named with its index).
+        asegen.errors.DataFormatError
+            A label is not finite or has the wrong shape, or (``labelled``)
+            no structure has any label the loss weighs.
+        """
+        found = False
+        for k in range(len(self)):
+            atoms = self.atoms(k)
+            where = self._where(k)
+            check_atoms(atoms, name=where)
+            results = atoms.calc.results if atoms.calc is not None else {}
+            labels = {
+                key: np.asarray(results[key], dtype=np.float64)
+                for key in ("energy", "forces", "stress")
+                if results.get(key) is not None and (key != "stress" or key in fitted)
+            }
+            if "forces" in labels and labels["forces"].shape != (len(atoms), 3):
+                raise DataFormatError(
+                    f"{where} has forces of shape {labels['forces'].shape}, not "
+                    f"({len(atoms)}, 3); give one force per atom"
+                )
+            for key, value in labels.items():
+                if not np.isfinite(value).all():
+                    raise DataFormatError(
+                        f"{where} has a non-finite {key} label; fix or remove "
+                        f"the structure (a missing {key} is simply left out)"
+                    )
+                found = found or key in fitted
+            extra = {head: self._head_target(k, atoms, head) for head in self.heads}
+            if self.target is not None:
+                extra["target"] = _target(atoms, self.target).numpy()
+            for key, value in extra.items():
+                if np.isinf(value).any():
+                    raise DataFormatError(
+                        f"{where} has an infinite {key} value; give finite values "
+                        "(NaN marks an unknown one)"
+                    )
+                found = found or (key in fitted and bool(np.isfinite(value).any()))
+        if labelled and not found:
+            raise DataFormatError(
+                f"the {self.name} has no finite {' or '.join(fitted) or 'label'} "
+                f"label on any of its {len(self)} structures, so there is "
+                "nothing to fit; label the structures or set train.weights to "
+                "the labels they have"
+            )
 
     def _head_target(self, k: int, atoms: Atoms, head: str) -> np.ndarray:
         return head_target(atoms, head, self.heads[head], self._where(k))

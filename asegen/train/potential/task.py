@@ -19,6 +19,7 @@ from torch import Tensor
 from asegen.errors import ConfigError
 from asegen.graph import AtomsGraph
 from asegen.models.base import AtomisticModel, Head
+from asegen.models.checkpoint import set_trained_elements
 from asegen.models.potential import predict
 from asegen.train.potential.config import PotentialConfig
 from asegen.train.potential.items import HEADS, GraphItems
@@ -49,6 +50,14 @@ class PotentialTask(Task):
         self._heads = _trained_heads(settings, model.heads())
         self._forces = model.predicts_energy and settings.weights.forces > 0
         self._stress = model.predicts_energy and settings.weights.stress > 0
+        weighted = {
+            "energy": model.predicts_energy and settings.weights.energy > 0,
+            "forces": self._forces,
+            "stress": self._stress,
+            "target": not model.predicts_energy and settings.weights.energy > 0,
+        }
+        self._fitted = [name for name, used in weighted.items() if used]
+        self._fitted += list(self._heads)
 
     metrics = (
         "loss", "energy_mae", "forces_mae", "stress_mae", "target_mae",
@@ -58,24 +67,39 @@ class PotentialTask(Task):
     def items(
         self, structures: Sequence[Atoms], indices: Sequence[int], *, split: str
     ) -> GraphItems:
-        """One graph per structure; head targets are read and checked at once."""
-        names = {"train": "training data", "val": "validation data"}
+        """One graph per structure; every structure and label is checked at once.
+
+        See :meth:`GraphItems.check_structures`: the training split and a
+        non-empty validation split must hold at least one label the loss
+        weighs.
+        """
         items = GraphItems(
             structures,
             indices,
             self.model.graph_options(),
             target=None if self.model.predicts_energy else self.settings.target,
             heads=self._heads,
-            name=names.get(split, "training data"),
+            name=self.describe(split),
+        )
+        items.check_structures(
+            self._fitted,
+            labelled=split == "train" or (split == "val" and len(items) > 0),
         )
         if self._heads:
             items.check_heads(self.model.heads())
         return items
 
     def prepare(self, model: AtomisticModel, items: GraphItems) -> None:  # type: ignore[override]
-        """Fit the per-element reference energies (``fit_reference_energies``)."""
+        """Record the training elements; fit reference energies if asked.
+
+        The elements (every atomic number of the training split) are saved
+        with the model's checkpoints, and its calculator refuses others
+        unless told to allow them.
+        """
+        images = [items.atoms(k) for k in range(len(items))]
+        set_trained_elements(model, np.concatenate([a.numbers for a in images]))
         if self.settings.fit_reference_energies and model.predicts_energy:
-            fit_reference_energies(model, [items.atoms(k) for k in range(len(items))])
+            fit_reference_energies(model, images)
 
     def loss(
         self, model: AtomisticModel, batch: AtomsGraph, *, training: bool

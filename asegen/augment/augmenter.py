@@ -174,17 +174,33 @@ class Augmenter:
         self._streams = SlotStreams(self.settings.seed)
 
     def plan(
-        self, images: Atoms | Iterable[Atoms], existing: Iterable[Atoms] = ()
+        self,
+        images: Atoms | Iterable[Atoms],
+        existing: Iterable[Atoms] = (),
+        *,
+        source: str = "",
     ) -> list[FamilyTask]:
         """Check the inputs and return the families that need structures.
+
+        Parameters
+        ----------
+        images
+            Starting structures (one ``Atoms`` or several).
+        existing
+            Structures of an earlier run with these inputs.
+        source
+            Where ``images`` were read from, for the messages.
 
         Raises
         ------
         StructureError, DataFormatError
-            For unusable starting structures or existing structures that do
-            not belong to them.
+            For unusable starting structures (atoms closer than
+            ``min_separation`` included) or existing structures that do not
+            belong to them.
         """
-        frames = as_images(images)
+        frames = as_images(
+            images, min_separation=self.settings.min_separation, source=source
+        )
         return plan_tasks(frames, existing, size=self.settings.n_per_structure)
 
     def run(

@@ -3,7 +3,8 @@
 An anchor ``config.yaml`` loads unchanged, with the anchor's keys, defaults
 and strictness: unknown keys (named, with the closest valid one), missing
 required keys, floats for integers and unknown ``units`` are errors. asegen
-also checks the values the anchor left unchecked (D14): ``T > 0``,
+also checks the values the anchor left unchecked (D14): types (the key and
+the type it needs), finite numbers (NaN and infinity are refused), ``T > 0``,
 ``0 ≤ beta ≤ 1``, ``0 < sigma_range[0] ≤ sigma_range[1]`` and the other ranges
 below. Every problem is one :class:`~asegen.errors.ConfigError` line.
 """
@@ -11,6 +12,7 @@ below. Every problem is one :class:`~asegen.errors.ConfigError` line.
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import os
 from collections.abc import Iterable, Mapping
@@ -132,8 +134,11 @@ def _integer(name: str, value: Any, *, minimum: int) -> None:
 
 
 def _number(name: str, value: Any) -> float:
+    """``value`` as a float; a ConfigError unless it is a finite real number."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ConfigError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value}")
     return float(value)
 
 

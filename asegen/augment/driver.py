@@ -18,9 +18,14 @@ from typing import Any
 from ase.calculators.calculator import BaseCalculator
 
 from asegen.augment.config import AugmentSettings
-from asegen.augment.family import FamilyTask, Produced, Request
+from asegen.augment.family import START_KEY, FamilyTask, Produced, Request
 from asegen.augment.growth import grow
-from asegen.augment.labels import has_batch_hook, label_batch, label_one
+from asegen.augment.labels import (
+    calculator_failed,
+    has_batch_hook,
+    label_batch,
+    label_one,
+)
 from asegen.augment.streams import SlotStreams
 
 __all__ = ["Finished", "drive", "uses_batches"]
@@ -101,22 +106,43 @@ def drive(
             continue
         requests = [request for family in active for request in family.requests]
         if batched:
-            images = [request.atoms for request in requests]
             results = [
                 labels
-                for first in range(0, len(images), batch_size)
-                for labels in label_batch(
-                    calculator, images[first : first + batch_size]
+                for first in range(0, len(requests), batch_size)
+                for labels in _label_batch(
+                    calculator, requests[first : first + batch_size]
                 )
             ]
         else:
-            results = [
-                label_one(calculator, request.atoms, fresh=request.fresh)
-                for request in requests
-            ]
+            results = [_label_one(calculator, request) for request in requests]
         done = 0
         for family in active:
             count = len(family.requests)
             yield from family.advance(results[done : done + count])
             done += count
         active = [family for family in active if not family.done]
+
+
+_FIX = "fix the calculator or the input, then rerun the command to resume"
+
+
+def _label_one(calculator: BaseCalculator, request: Request) -> dict[str, Any]:
+    """Call :func:`label_one`; a calculator's exception becomes one line."""
+    try:
+        return label_one(calculator, request.atoms, fresh=request.fresh)
+    except Exception as err:
+        info = request.atoms.info
+        what = f"structure {info['id']} (starting structure {info[START_KEY]})"
+        raise calculator_failed(calculator, err, what, _FIX) from err
+
+
+def _label_batch(
+    calculator: BaseCalculator, requests: Sequence[Request]
+) -> list[dict[str, Any]]:
+    """Call :func:`label_batch`; a calculator's exception becomes one line."""
+    try:
+        return label_batch(calculator, [request.atoms for request in requests])
+    except Exception as err:
+        ids = ", ".join(str(request.atoms.info["id"]) for request in requests)
+        what = f"a batch of the structures {ids}"
+        raise calculator_failed(calculator, err, what, _FIX) from err

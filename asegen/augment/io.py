@@ -14,6 +14,7 @@ import contextlib
 import io
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,9 +86,20 @@ def read_inputs(path: str | os.PathLike) -> list[Atoms]:
 def read_existing(path: str | os.PathLike, fmt: str) -> list[Atoms]:
     """Read the structures of an output: none if it does not exist or holds none yet.
 
-    A run stopped before its first structure leaves an output holding none.
+    A run stopped before its first structure leaves an output holding none. An
+    extxyz frame cut off by ``kill -9`` in the middle of its write is removed
+    from the end of the file first (the rerun makes it again), with a notice;
+    an HDF5 output is opened for appending once, which repairs what a killed
+    writer left (see docs/data-format.md).
+    Call it while holding :func:`output_lock`.
     """
     source = Path(path)
+    if fmt == "extxyz" and source.exists():
+        _drop_torn_frame(source)
+    if fmt == "h5" and source.exists():
+        from asegen.data import H5Writer
+
+        H5Writer(source, append=True).close()  # repairs what a kill left
     if not source.exists() or _holds_none(source, fmt):
         return []
     from asegen.data import read_structures
@@ -99,6 +111,42 @@ def read_existing(path: str | os.PathLike, fmt: str) -> list[Atoms]:
                 if stored in atoms.info:
                     atoms.info[key] = atoms.info.pop(stored)
     return frames
+
+
+def _drop_torn_frame(path: Path) -> None:
+    """Truncate ``path`` after its last whole extxyz frame, if lines are missing."""
+    end = _whole_frames_end(path)
+    if end is not None and end < path.stat().st_size:
+        print(
+            f"notice: removing the last structure of {path}: its run was stopped "
+            "in the middle of writing it",
+            file=sys.stderr,
+        )
+        with path.open("r+b") as handle:
+            handle.truncate(end)
+
+
+def _whole_frames_end(path: Path) -> int | None:
+    """Byte offset after the last whole frame; None if a count line is not a number.
+
+    A frame is whole when its count line, comment line and one line per atom
+    are all there, each ending in a newline (as every writer of extxyz ends
+    them; a frame dropped here is made again by the rerun).
+    """
+    end = 0
+    with path.open("rb") as handle:
+        while header := handle.readline():
+            if not header.endswith(b"\n"):
+                return end  # cut in its count line
+            try:
+                count = int(header)
+            except ValueError:
+                return None  # not extxyz as augment writes it: the reader says so
+            lines = [handle.readline() for _ in range(count + 1)]
+            if not all(line.endswith(b"\n") for line in lines):
+                return end
+            end = handle.tell()
+    return end
 
 
 def _holds_none(path: Path, fmt: str) -> bool:
@@ -120,6 +168,13 @@ def _holds_none(path: Path, fmt: str) -> bool:
 def output_lock(path: str | os.PathLike) -> Iterator[None]:
     """Hold ``OUT.asegen-lock`` (POSIX ``flock``) while a run reads and appends to OUT.
 
+    The lock sits next to the file OUT resolves to, so two names of one file
+    (a symlink, ``..``) share it. It holds the run's process id: a lock left
+    by a run that was killed is taken over with a one-line notice on stderr,
+    and a refusal names the run that holds it. Processes forked while it is
+    held (worker processes) do not hold it: it is released when the run ends,
+    however it ends.
+
     Raises
     ------
     ConfigError
@@ -131,19 +186,97 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
     except ImportError:  # no flock (Windows): no protection
         yield
         return
-    lock = Path(f"{path}.asegen-lock")  # not .lock: ASE databases use that
-    with lock.open("a") as handle:
+    target = Path(path).resolve()  # a symlink's target, even one not created yet
+    lock = target.with_name(f"{target.name}.asegen-lock")  # not .lock: ASE db's
+    while True:
+        handle = lock.open("a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise ConfigError(
-                f"another run is writing {path} (it holds {lock}); wait for it to "
-                "finish or use another output"
-            ) from None
+            holder = _recorded_pid(handle)
+            handle.close()
+            raise ConfigError(_held_message(path, lock, holder)) from None
+        if _is_file_at(handle, lock):
+            break
+        handle.close()  # its holder removed it as we opened it: lock the new one
+    with handle:
+        previous = _recorded_pid(handle)
+        if previous is not None and previous != os.getpid():
+            print(
+                f"notice: taking over {lock}, left by run {previous}, which was "
+                "stopped before it could remove it",
+                file=sys.stderr,
+            )
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        _HELD_LOCKS.add(handle.fileno())
         try:
             yield
         finally:
-            lock.unlink(missing_ok=True)
+            _HELD_LOCKS.discard(handle.fileno())
+            lock.unlink(missing_ok=True)  # while still held: see _is_file_at
+
+
+_HELD_LOCKS: set[int] = set()
+"""File descriptors of the output locks this process holds."""
+
+
+def _release_in_child() -> None:
+    """In a forked child, point the inherited lock descriptors at ``/dev/null``.
+
+    A ``flock`` lasts as long as any process has the locked file open: a
+    forked worker that outlived its run would keep every rerun out.
+    """
+    if not _HELD_LOCKS:
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    for descriptor in _HELD_LOCKS:
+        os.dup2(null, descriptor, inheritable=False)
+    os.close(null)
+    _HELD_LOCKS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_release_in_child)
+
+
+def _recorded_pid(handle: Any) -> int | None:
+    """Return the process id written in a lock file, or None."""
+    handle.seek(0)
+    text = handle.read().strip()
+    return int(text) if text.isdigit() else None
+
+
+def _is_file_at(handle: Any, lock: Path) -> bool:
+    """Whether ``handle`` is the file now at ``lock`` (not one removed meanwhile)."""
+    try:
+        return os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _held_message(path: str | os.PathLike, lock: Path, holder: int | None) -> str:
+    if holder is None or not _alive(holder):
+        owner = "" if holder is None else f", started by run {holder}, which has ended"
+        return (
+            f"another process holds {lock}{owner}; end it (`fuser -v {lock}` names "
+            f"it) or wait for it, then rerun: it would write {path} too"
+        )
+    return (
+        f"another run is writing {path} (process {holder} holds {lock}); wait "
+        "for it to finish or use another output"
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        pass
+    return True
 
 
 @contextlib.contextmanager
@@ -168,7 +301,8 @@ class OutputWriter:
     Parameters
     ----------
     path
-        The output file; created when missing, appended to otherwise.
+        The output file; created by the first structure when missing (a run
+        that writes none leaves none), appended to otherwise.
     fmt
         ``"extxyz"``, ``"db"`` or ``"h5"`` (see :func:`output_format`).
     """
@@ -177,17 +311,20 @@ class OutputWriter:
         self.path = Path(path)
         self.format = fmt
         self.count = 0
-        if fmt == "h5":
+        self._handle: Any = None  # opened by the first write: no empty files
+        if fmt == "extxyz":
+            self._extxyz = ExtxyzText()
+
+    def _open(self) -> Any:
+        if self.format == "h5":
             from asegen.data import H5Writer
 
-            self._handle: Any = H5Writer(self.path, append=True)
-        elif fmt == "db":
+            return H5Writer(self.path, append=True)
+        if self.format == "db":
             import ase.db
 
-            self._handle = ase.db.connect(self.path, type="db", append=True)
-        else:
-            self._handle = self.path.open("a")
-            self._extxyz = ExtxyzText()
+            return ase.db.connect(self.path, type="db", append=True)
+        return self.path.open("a")
 
     def __enter__(self) -> OutputWriter:
         return self
@@ -202,6 +339,8 @@ class OutputWriter:
 
     def write(self, atoms: Atoms) -> None:
         """Append one labelled structure and make it durable before returning."""
+        if self._handle is None:
+            self._handle = self._open()
         if self.format == "extxyz":
             text = self._extxyz(atoms)
             with _signals_held():
@@ -219,7 +358,7 @@ class OutputWriter:
 
     def close(self) -> None:
         """Close the file (everything written is already flushed)."""
-        if self.format == "db":
+        if self._handle is None or self.format == "db":
             return  # each write committed its own transaction
         self._handle.close()
 

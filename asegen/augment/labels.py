@@ -20,7 +20,10 @@ from ase.calculators.calculator import BaseCalculator, Calculator, all_changes
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.cell import Cell
 
+from asegen.errors import StructureError
+
 __all__ = [
+    "calculator_failed",
     "copy_atoms",
     "copy_labels",
     "has_batch_hook",
@@ -152,6 +155,30 @@ def label_batch(
 ) -> list[dict[str, Any]]:
     """Evaluate many structures with one ``calculate_batch`` call."""
     return calculator.calculate_batch(list(images), batch_size=max(1, len(images)))
+
+
+def calculator_failed(
+    calculator: BaseCalculator, error: Exception, what: str, fix: str
+) -> StructureError:
+    """Make the one-line error for a calculator that raised ``error``.
+
+    Parameters
+    ----------
+    calculator
+        The calculator that failed.
+    error
+        What it raised; the first line of its message is kept.
+    what
+        The structure(s) it failed on, e.g. ``"starting structure 2 of in.xyz"``.
+    fix
+        What the user can do about it.
+    """
+    lines = str(error).strip().splitlines()
+    reason = type(error).__name__ + (f": {lines[0]}" if lines else "")
+    return StructureError(
+        f"the calculator {type(calculator).__name__} failed on {what} with "
+        f"{reason}; {fix}"
+    )
 
 
 def copy_labels(atoms: Atoms, results: dict[str, Any]) -> dict[str, Any]:

@@ -8,18 +8,24 @@ torch calculator that each start one thread per core slow each other down
 many times over. Each takes starting structures from a
 shared task queue and sends every structure back as soon as it is accepted;
 the main process owns the output. Workers ignore SIGINT: on Ctrl-C, or on an
-error anywhere, the main process stops them all.
+error anywhere, the main process stops them all. Workers die with the main
+process, however it ends (``kill -9`` included): on Linux the kernel kills
+them (``PR_SET_PDEATHSIG``), and everywhere a thread in each worker ends it
+once it has been re-parented.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
 import os
 import pickle
 import queue
 import signal
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -35,6 +41,7 @@ from asegen.errors import AsegenError, ConfigError
 __all__ = ["drive_in_workers"]
 
 _POLL_SECONDS = 0.5
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def drive_in_workers(
@@ -67,7 +74,7 @@ def drive_in_workers(
     todo = context.Queue()
     results = context.Queue()
     count = min(workers, len(tasks))
-    work = (calculator, settings, streams, batch_size, todo, results)
+    work = (os.getpid(), calculator, settings, streams, batch_size, todo, results)
     processes = [
         context.Process(target=_work, args=work, daemon=True) for _ in range(count)
     ]
@@ -133,7 +140,29 @@ def _check_alive(processes: list[Any]) -> None:
             )
 
 
+def _die_with_parent(parent: int) -> None:
+    """End this worker process as soon as process ``parent`` has gone.
+
+    On Linux the kernel sends SIGKILL when the thread that started the worker
+    ends (the main thread of ``asegen augment``; an API user must keep the
+    thread that starts iterating alive while it iterates). Everywhere, a
+    daemon thread checks twice a second whether the worker was re-parented;
+    it also covers a parent that died before the request was made.
+    """
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError, AttributeError):  # no libc: the thread
+            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(_POLL_SECONDS)
+    os._exit(1)
+
+
 def _work(
+    parent: int,
     calculator: BaseCalculator,
     settings: AugmentSettings,
     streams: SlotStreams,
@@ -141,6 +170,7 @@ def _work(
     todo: Any,
     results: Any,
 ) -> None:
+    _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides
     try:
         while (task := todo.get()) is not None:

@@ -17,31 +17,61 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from asegen._structures import check_atoms
 from asegen.augment.family import START_KEY, FamilyTask
+from asegen.augment.operations import too_close
 from asegen.errors import DataFormatError, StructureError
 
 __all__ = ["as_images", "plan_tasks"]
 
 
-def as_images(images: Atoms | Iterable[Atoms]) -> list[Atoms]:
+def as_images(
+    images: Atoms | Iterable[Atoms], *, min_separation: float = 0.0, source: str = ""
+) -> list[Atoms]:
     """Check the starting structures and return them as a list.
+
+    Parameters
+    ----------
+    images
+        One structure or several.
+    min_separation
+        A structure with two atoms closer than this (Å) is refused: none of
+        its children would ever be accepted.
+    source
+        Where they were read from, for the messages (e.g. ``"inputs.xyz"``).
 
     Raises
     ------
     StructureError, DataFormatError
-        For a structure without atoms, with non-finite positions or a
-        degenerate periodic cell; for no structures at all.
+        For a structure without atoms, with non-finite positions, a
+        degenerate periodic cell or atoms closer than ``min_separation``;
+        for no structures at all.
     """
     frames = [images] if isinstance(images, Atoms) else list(images)
     if not frames:
         raise DataFormatError("no starting structures were given; give at least one")
     for index, atoms in enumerate(frames):
-        name = f"starting structure {index}"
+        name = f"starting structure {index}" + (f" of {source}" if source else "")
         if not isinstance(atoms, Atoms):
             raise StructureError(f"{name} is a {type(atoms).__name__}, not ase.Atoms")
         if len(atoms) == 0:
             raise StructureError(f"{name} has no atoms; remove it from the input")
         check_atoms(atoms, name=name)
+        if too_close(atoms, min_separation):
+            first, second, distance = _closest_pair(atoms, min_separation)
+            raise StructureError(
+                f"{name} has atoms {first} and {second} {distance:.3g} Å apart, "
+                f"closer than min_separation ({min_separation} Å); fix the "
+                "structure or lower min_separation"
+            )
     return frames
+
+
+def _closest_pair(atoms: Atoms, cutoff: float) -> tuple[int, int, float]:
+    """Return the closest pair of atoms within ``cutoff`` (periodic images too)."""
+    from ase.neighborlist import neighbor_list
+
+    first, second, distances = neighbor_list("ijd", atoms, cutoff)
+    k = int(np.argmin(distances))
+    return int(first[k]), int(second[k]), float(distances[k])
 
 
 def plan_tasks(

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import os
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
+
 from asegen.augment.augmenter import REASONS, Augmenter, AugmentStats, Reorder
 from asegen.augment.config import load_config
+from asegen.augment.driver import uses_batches
 from asegen.augment.family import FamilyTask, Produced
 from asegen.augment.io import (
     OutputWriter,
@@ -19,6 +23,8 @@ from asegen.augment.io import (
     read_existing,
     read_inputs,
 )
+from asegen.augment.labels import calculator_failed, copy_labels, label_batch, label_one
+from asegen.errors import StructureError
 
 __all__ = ["run_config"]
 
@@ -34,10 +40,14 @@ def run_config(
     """Augment ``data.input`` into ``data.output`` as an augment-atoms config says.
 
     Everything is checked before the output is touched: the config, the
-    calculator spec, the input, and an existing output (which is topped up to
-    ``n_per_structure`` per starting structure). New structures are appended
-    and flushed one by one, in family order; on an interruption the structures
+    calculator spec, the input, an existing output (which is topped up to
+    ``n_per_structure`` per starting structure) and the calculator itself, on
+    one starting structure per set of elements and periodicity. The output is
+    created by the first structure written; new structures are appended and
+    flushed one by one, in family order; on an interruption the structures
     finished but not yet written (other workers' families) are written too.
+    Only one run at a time may write an output (see
+    :func:`~asegen.augment.io.output_lock`).
 
     Parameters
     ----------
@@ -70,10 +80,53 @@ def run_config(
     )
     with output_lock(settings.data.output):
         existing = read_existing(settings.data.output, fmt)
-        tasks = augmenter.plan(images, existing)
+        tasks = augmenter.plan(images, existing, source=str(settings.data.input))
+        _try_calculator(augmenter, tasks, str(settings.data.input))
         if tasks:
             _grow(augmenter, tasks, settings.data.output, fmt, progress=progress)
     return augmenter.stats
+
+
+def _try_calculator(augmenter: Augmenter, tasks: list[FamilyTask], source: str) -> None:
+    """Label one starting structure per set of elements and periodicity.
+
+    A calculator that cannot handle the input (EMT given Si) fails here, as
+    one line naming the structure, before anything is written. A shallow copy
+    does the work, so what a calculator sets up on its first call (EMT's
+    tables, which cannot be pickled) stays out of the one sent to workers.
+
+    Raises
+    ------
+    StructureError
+        If the calculator raises, or returns a non-finite energy or force.
+    """
+    calculator = copy.copy(augmenter.calculator)
+    tried: set[tuple[frozenset[int], tuple[bool, ...]]] = set()
+    for task in tasks:
+        seed = task.seed
+        kind = (frozenset(seed.numbers.tolist()), tuple(seed.pbc.tolist()))
+        if kind in tried:
+            continue
+        tried.add(kind)
+        what = f"starting structure {task.start} of {source}"
+        try:
+            if uses_batches(calculator, augmenter.batch_size):
+                (results,) = label_batch(calculator, [seed.copy()])
+            else:
+                results = label_one(calculator, seed.copy(), fresh=True)
+            labels = copy_labels(seed, results)
+        except Exception as err:
+            raise calculator_failed(
+                calculator,
+                err,
+                what,
+                "use a calculator made for these elements, or remove the structure",
+            ) from err
+        if not (np.isfinite(labels["energy"]) and np.isfinite(labels["forces"]).all()):
+            raise StructureError(
+                f"the calculator returned a non-finite energy or force for {what}; "
+                "check the calculator and the structure"
+            )
 
 
 def _grow(

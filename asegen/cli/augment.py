@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -43,7 +45,8 @@ def augment(
     docs/augment.md). Relative paths and local calculator modules resolve
     against the folder the command runs in. Each structure is appended to
     data.output and flushed as soon as it is accepted; rerunning the same
-    command tops every starting structure up to config.n_per_structure.
+    command tops every starting structure up to config.n_per_structure, also
+    after Ctrl-C, kill or kill -9 (worker processes end with the command).
 
     \b
     Examples:
@@ -53,6 +56,13 @@ def augment(
     """  # noqa: D301 (click reads the \b marker as a backspace character)
     from asegen.augment import run_config
 
+    stopped_by = [signal.SIGINT]
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopped_by[0] = signal.Signals(signum)
+        raise KeyboardInterrupt  # stop as on Ctrl-C: save what is finished
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         stats = run_config(
             config,
@@ -63,7 +73,9 @@ def augment(
         )
     except KeyboardInterrupt:
         click.echo("interrupted; rerun the same command to resume", err=True)
-        raise SystemExit(130) from None
+        raise SystemExit(128 + stopped_by[0]) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if stats.structures:
         click.echo(f"augment: {stats.summary()}")
     else:

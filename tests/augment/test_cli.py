@@ -1,5 +1,6 @@
 """``asegen augment CONFIG``: anchor configs, outputs, resume, errors, workers."""
 
+import fcntl
 import multiprocessing
 import os
 import shutil
@@ -14,9 +15,12 @@ import ase.db
 import ase.io
 import numpy as np
 import pytest
+from ase import Atoms
+from ase.build import bulk
 from ase.calculators.emt import EMT
 from augment_helpers import (
     SETTINGS,
+    BatchEMT,
     InterruptingEMT,
     ThreadsEMT,
     cu_cell,
@@ -28,7 +32,7 @@ from augment_helpers import (
 from asegen.augment import Augmenter, parallel, run_config
 from asegen.augment.io import output_lock
 from asegen.data import read as read_h5
-from asegen.errors import ConfigError
+from asegen.errors import ConfigError, StructureError
 
 DATA = Path(__file__).parent / "data"
 
@@ -139,8 +143,9 @@ def _read(path):
     return ase.io.read(path, ":")
 
 
-def test_ctrl_c_with_workers_leaves_a_file_that_resumes(workdir):
-    """A real SIGINT to ``asegen augment --workers 2`` in the middle of a run."""
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["int", "term"])
+def test_ctrl_c_with_workers_leaves_a_file_that_resumes(workdir, stop):
+    """A real SIGINT (Ctrl-C) or SIGTERM (kill) to ``asegen augment --workers 2``."""
     write_config(workdir, n_per_structure=400, cell_sigma=0.02)
     command = [sys.executable, "-m", "asegen", "augment", "config.yaml", "-w", "2"]
     process = subprocess.Popen(
@@ -158,9 +163,9 @@ def test_ctrl_c_with_workers_leaves_a_file_that_resumes(workdir):
         and (not output.exists() or output.read_text().count("Properties") < 10)
     ):
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     log, _ = process.communicate(timeout=30)
-    assert process.returncode == 130, log
+    assert process.returncode == 128 + stop, log
     assert "interrupted; rerun the same command to resume" in log
     assert not (workdir / "out.xyz.asegen-lock").exists()
     done = ase.io.read(output, ":")
@@ -186,7 +191,156 @@ def test_a_second_run_on_the_same_output_is_refused(workdir):
     with output_lock(workdir / "out.xyz"):
         line = run_fail("augment", "config.yaml")
     assert "another run is writing out.xyz" in line
+    assert f"process {os.getpid()} holds" in line
     assert not (workdir / "out.xyz").exists()
+
+
+@pytest.mark.parametrize("target_exists", [True, False])
+def test_a_symlink_to_the_output_shares_its_lock(workdir, target_exists):
+    if target_exists:
+        (workdir / "out.xyz").write_text("")
+    (workdir / "link.xyz").symlink_to("out.xyz")
+    write_config(workdir, output="link.xyz")
+    with output_lock(workdir / "out.xyz"):
+        line = run_fail("augment", "config.yaml")
+    assert "another run is writing link.xyz" in line
+    with output_lock(workdir / "link.xyz"):
+        write_config(workdir, output="out.xyz", name="direct.yaml")
+        line = run_fail("augment", "direct.yaml")
+    assert "another run is writing out.xyz" in line
+    run_ok("augment", "config.yaml")
+    assert (workdir / "link.xyz").is_symlink()
+    assert len(ase.io.read(workdir / "out.xyz", ":")) == 15
+    assert sorted(p.name for p in workdir.iterdir()) == [
+        "config.yaml",
+        "direct.yaml",
+        "inputs.xyz",
+        "link.xyz",
+        "out.xyz",
+    ]
+
+
+def _ended_pid():
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_a_lock_left_by_a_killed_run_is_taken_over_with_a_notice(workdir):
+    write_config(workdir, n_per_structure=2)
+    pid = _ended_pid()
+    lock = workdir / "out.xyz.asegen-lock"
+    lock.write_text(f"{pid}\n")
+    output = run_ok("augment", "config.yaml")
+    assert f"notice: taking over {lock}, left by run {pid}" in output
+    assert not lock.exists()
+    assert len(ase.io.read(workdir / "out.xyz", ":")) == 6
+
+
+def test_a_lock_kept_by_a_process_of_an_ended_run_names_both(workdir):
+    """E.g. a worker of a run killed before workers died with their run."""
+    write_config(workdir)
+    pid = _ended_pid()
+    lock = workdir / "out.xyz.asegen-lock"
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.write(f"{pid}\n")
+        handle.flush()
+        line = run_fail("augment", "config.yaml")
+    assert f"holds {lock}, started by run {pid}, which has ended" in line
+    assert f"fuser -v {lock}" in line
+
+
+def test_a_forked_process_does_not_keep_the_lock(tmp_path):
+    """A forked child (a worker) that outlives the run does not keep reruns out."""
+    context = multiprocessing.get_context("fork")
+    with output_lock(tmp_path / "out.xyz"):
+        child = context.Process(target=time.sleep, args=(60,), daemon=True)
+        child.start()
+    try:
+        with output_lock(tmp_path / "out.xyz"):
+            assert child.is_alive()
+    finally:
+        child.kill()
+        child.join()
+
+
+@pytest.mark.parametrize("suffix", [".xyz", ".h5", ".db"])
+@pytest.mark.parametrize(
+    ("structure", "message"),
+    [
+        (
+            bulk("Si"),
+            "the calculator EMT failed on starting structure 1 of bad.xyz with "
+            "NotImplementedError: No EMT-potential for Si; use a calculator made "
+            "for these elements, or remove the structure",
+        ),
+        (
+            Atoms("Cu2", positions=[[0, 0, 0], [0, 0, 0.3]]),
+            "starting structure 1 of bad.xyz has atoms 0 and 1 0.3 Å apart, closer "
+            "than min_separation (0.5 Å); fix the structure or lower min_separation",
+        ),
+    ],
+    ids=["EMT given Si", "overlapping atoms"],
+)
+def test_a_failing_command_leaves_no_output(
+    tmp_path, monkeypatch, suffix, structure, message
+):
+    """Caught before anything is written, even after a good starting structure."""
+    monkeypatch.chdir(tmp_path)
+    ase.io.write(tmp_path / "bad.xyz", [cu_cell(0), structure])
+    config = write_config(tmp_path, output=f"out{suffix}")
+    config.write_text(config.read_text().replace("inputs.xyz", "bad.xyz"))
+    assert run_fail("augment", "config.yaml") == f"Error: {message}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.xyz", "config.yaml"]
+
+
+class FailingEMT(EMT):
+    """EMT that fails on structure ``1-2``, as a calculator can on a bad geometry."""
+
+    def calculate(self, atoms=None, *args, **kwargs):
+        if atoms is not None and atoms.info.get("id") == "1-2":
+            raise ValueError("no potential here\nsecond line of the message")
+        super().calculate(atoms, *args, **kwargs)
+
+
+class FailingBatchEMT(BatchEMT):
+    def calculate_batch(self, images, *, batch_size=32):
+        if any(atoms.info.get("id") == "1-2" for atoms in images):
+            raise ValueError("no potential here")
+        return super().calculate_batch(images, batch_size=batch_size)
+
+
+@pytest.mark.parametrize(
+    ("calculator", "workers", "named"),
+    [
+        (FailingEMT, 1, "structure 1-2 (starting structure 1)"),
+        (FailingEMT, 2, "structure 1-2 (starting structure 1)"),
+        (FailingBatchEMT, 1, "a batch of the structures 0-2, 1-2"),
+    ],
+    ids=["one", "workers", "batch"],
+)
+def test_a_calculator_failing_mid_run_is_one_line(workdir, calculator, workers, named):
+    """The structure, the calculator and its message; what was finished is kept."""
+    config = {
+        "data": {"input": "inputs.xyz", "output": "out.xyz"},
+        "config": SETTINGS,
+        "model": {"calculator": calculator()},
+    }
+    with pytest.raises(StructureError) as error:
+        run_config(config, workers=workers, batch_size=2)
+    assert str(error.value) == (
+        f"the calculator {calculator.__name__} failed on {named} with ValueError: no "
+        "potential here; fix the calculator or the input, then rerun the command to "
+        "resume"
+    )
+    done = [a.info["id"] for a in ase.io.read(workdir / "out.xyz", ":")]
+    assert {"1-0", "1-1"} <= set(done)
+    assert "1-2" not in done
+    config["model"]["calculator"] = EMT()
+    run_config(config)
+    resumed = [a.info["id"] for a in ase.io.read(workdir / "out.xyz", ":")]
+    assert sorted(resumed) == [f"{i}-{k}" for i in range(3) for k in range(5)]
 
 
 def test_db_output_uses_keys_the_database_accepts(workdir):
@@ -266,6 +420,11 @@ BAD = [
     ({"config.sigma_range": [0.1, 0.01]}, "0 < low ≤ high"),
     ({"config.T": -1}, "T must be above 0 K"),
     ({"config.beta": 2}, "beta must lie in [0, 1]"),
+    ({"config.T": ".nan"}, "T must be"),
+    ({"config.similarity_threshold": ".nan"}, "similarity_threshold must be"),
+    ({"config.cell_sigma": ".nan"}, "cell_sigma must be"),
+    ({"config.max_force": ".inf"}, "max_force must be"),
+    ({"config.T": "warm"}, "T must be a number, got 'warm'"),
     ({"data.input": "missing.xyz"}, "missing.xyz does not exist; check the path"),
     ({"data.input": "empty.xyz"}, "empty.xyz holds no structures"),
     ({"data.input": "garbage.xyz"}, "cannot read structure 0 of garbage.xyz"),

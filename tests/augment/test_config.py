@@ -243,3 +243,35 @@ def test_importing_augment_does_not_import_torch():
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+FLOATS = ["T", "beta", "cell_sigma", "max_force", "min_separation"]
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("key", [*FLOATS, "similarity_threshold", "sigma_range"])
+def test_nan_and_infinity_are_refused_everywhere(key, value):
+    """``similarity_threshold: .nan`` used to turn the duplicate filter off."""
+    given = [0.01, value] if key == "sigma_range" else value
+    with pytest.raises(ConfigError) as error:
+        load_config(config(**{key: given}))
+    assert f"{key} must be" in str(error.value)
+    assert "finite" in str(error.value)
+    with pytest.raises(ConfigError, match=f"^{key} must be a finite number, got"):
+        AugmentSettings(**{key: given})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "kind"),
+    [
+        *((key, "1.5", "a number") for key in FLOATS),
+        ("seed", "1", "an integer"),
+        ("n_per_structure", 2.5, "an integer"),
+        ("max_relax_steps", None, "an integer"),
+    ],
+)
+def test_a_value_of_the_wrong_type_names_the_key_and_the_type(key, value, kind):
+    with pytest.raises(ConfigError, match=f"{key} must be {kind}"):
+        load_config(config(**{key: value}))
+    with pytest.raises(ConfigError, match=f"^{key} must be {kind}, got {value!r}"):
+        AugmentSettings(**{key: value})

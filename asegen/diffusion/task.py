@@ -240,7 +240,7 @@ class DiffusionTask(Task):
         *,
         device: torch.device,
         dtype: torch.dtype,
-    ) -> None:
+    ) -> list[str]:
         """Write the test loss of every field on a grid of diffusion times."""
         rows = []
         for t in _REPORT_TIMES:
@@ -265,6 +265,12 @@ class DiffusionTask(Task):
         ]
         (run / "test_loss_by_time.csv").write_text("\n".join(lines) + "\n")
         _plot_by_time(run / "loss_by_time.png", rows, names)
+        middle = dict(rows)[0.5]
+        losses = ", ".join(f"{name} {middle[name]:.4g}" for name in names)
+        return [
+            f"test losses at t = 0.5: {losses}",
+            f"test loss by diffusion time: {run / 'loss_by_time.png'}",
+        ]
 
 
 def _plot_by_time(

@@ -32,6 +32,7 @@ import dataclasses
 import fnmatch
 import math
 import os
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
@@ -248,6 +249,8 @@ def train(
                 row["seconds"] = time.perf_counter() - started
                 assert log is not None
                 log.append(row)
+                if not _bars(progress):
+                    _say(_epoch_line(epoch, config.epochs, row, improved))
                 if improved:
                     save_checkpoint(checkpoint_path(run, BEST), model, epoch=epoch)
                 extra = {} if raw is None else {"training_state_dict": raw}
@@ -264,12 +267,47 @@ def train(
         plot_losses(run / "loss_curves.png", log.read())
         best_model, _ = load_checkpoint(checkpoint_path(run, BEST))
         best_model = best_model.to(device=device, dtype=dtype).eval()
-        job.report(
+        lines = job.report(
             run, best_model, test_items if len(test_items) else val_items,
             device=device, dtype=dtype,
         )  # fmt: skip
+        _summarise(run, log.read(), lines or [])
     distributed.teardown()
     return run
+
+
+def _bars(progress: bool | None) -> bool:
+    """Whether progress bars are shown (``None``: when stderr is a terminal)."""
+    return bool(sys.stderr.isatty()) if progress is None else progress
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _epoch_line(epoch: int, epochs: int, row: dict[str, Any], improved: bool) -> str:
+    """One plain line per epoch for logs: losses, validation metrics, time."""
+    parts = [f"epoch {epoch + 1}/{epochs}", f"loss {row['train_loss']:.4g}"]
+    shown = sorted(
+        (k for k in row if k.startswith("val_")), key=lambda k: k != "val_loss"
+    )
+    parts += [f"{key} {row[key]:.4g}" for key in shown if math.isfinite(row[key])]
+    parts.append(f"{row['seconds']:.1f} s" + ("  (best so far)" if improved else ""))
+    return "  ".join(parts)
+
+
+def _summarise(run: Path, rows: list[dict[str, str]], lines: list[str]) -> None:
+    """Say which epoch was kept, and what the task's report found."""
+    scored = [r for r in rows if r.get("val_loss")]
+    if scored:
+        best = min(scored, key=lambda r: float(r["val_loss"]))
+        _say(
+            f"finished {len(rows)} epochs; kept epoch {int(best['epoch']) + 1} "
+            f"(validation loss {float(best['val_loss']):.4g}) as "
+            f"{checkpoint_path(run, BEST)}"
+        )
+    for line in lines:
+        _say(line)
 
 
 def task_settings(task_class: type[Task], settings: Any) -> Any:
@@ -547,9 +585,10 @@ def _run_epoch(
     """
     sums: dict[str, float] = {}
     count = 0
-    for number, batch in enumerate(
-        tqdm(loader, desc=desc, leave=False, disable=None if show is None else not show)
-    ):
+    bar = tqdm(
+        loader, desc=desc, leave=False, disable=None if show is None else not show
+    )
+    for number, batch in enumerate(bar):
         batch = batch.to(device=device, dtype=dtype)
         loss, metrics = step(batch)
         if distributed.any_true(not math.isfinite(metrics["loss"]), device):
@@ -575,6 +614,7 @@ def _run_epoch(
         for key, value in metrics.items():
             sums[key] = sums.get(key, 0.0) + value * size
         count += size
+        bar.set_postfix(loss=f"{sums['loss'] / count:.4g}", refresh=False)
     return distributed.average(sums, count)
 
 

@@ -15,7 +15,8 @@ model:
   declared in advance (:attr:`Task.metrics`) and become the columns
   ``train_<name>`` and ``val_<name>`` of ``metrics.csv``;
 - what is fitted to the data before the first epoch (:meth:`Task.prepare`);
-- the end-of-run report on the test split (:meth:`Task.report`).
+- the end-of-run report on the test split (:meth:`Task.report`), and the
+  lines it adds to the summary the engine prints at the end.
 
 A model names its task (``AtomisticModel.task``) and a task registers under
 that name with :func:`register_task`; asegen's own tasks are registered by
@@ -210,8 +211,11 @@ class Task:
         *,
         device: torch.device,
         dtype: torch.dtype,
-    ) -> None:
+    ) -> list[str]:
         """Write the end-of-run files for the test split (none by default).
 
-        ``model`` holds the best weights, in eval mode on ``device``.
+        ``model`` holds the best weights, in eval mode on ``device``. Returns
+        the lines of the run's closing summary (test errors with units, the
+        files written); none by default.
         """
+        return []

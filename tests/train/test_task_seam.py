@@ -273,3 +273,13 @@ def test_an_unregistered_task_is_one_clear_line(structures, tmp_path):
     with pytest.raises(ConfigError, match="names the task 'nowhere', which is not"):
         train(model, structures, config=settings(epochs=1), out=tmp_path)
     assert not tmp_path.joinpath("version_0").exists()
+
+
+def test_runs_report_plain_lines_and_a_summary(structures, tmp_path, capsys):
+    train(toy(), structures, config=settings(epochs=2), out=tmp_path, progress=False)
+    lines = capsys.readouterr().err.splitlines()
+    epochs = [line for line in lines if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epochs] == ["1/2", "2/2"]
+    assert all("val_loss" in line and "val_noise_cosine" in line for line in epochs)
+    assert lines[-1].startswith("finished 2 epochs; kept epoch ")
+    assert lines[-1].endswith("checkpoints/best.pt")

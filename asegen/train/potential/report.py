@@ -35,8 +35,11 @@ def write_report(
     *,
     device: torch.device,
     dtype: torch.dtype,
-) -> None:
-    """Predict the test structures one by one and write the files above."""
+) -> list[str]:
+    """Predict the test structures one by one and write the files above.
+
+    Returns the summary lines: the test mean absolute errors, with units.
+    """
     rows = []
     quantity = "energy_per_atom" if model.predicts_energy else "target"
     # true and predicted values of force components and of each trained head
@@ -72,6 +75,11 @@ def write_report(
     (run / "test_predictions.csv").write_text("\n".join(lines) + "\n")
 
     values = np.array([(t, p) for _, _, t, p in rows]).reshape(-1, 2)
+    summary = [
+        _mae_line(
+            f"test {quantity.replace('_', ' ')}", values, _UNITS.get(quantity, "")
+        )
+    ]
     if quantity == "energy_per_atom":
         plot_parity(
             run / "parity_energy.png", values, "energy per atom (eV/atom)", "energy"
@@ -93,6 +101,21 @@ def write_report(
         )
         label = "force component (eV/Å)" if name == "forces" else f"{name} component"
         plot_parity(run / f"parity_{name}.png", pairs, label, name)
+        summary.append(_mae_line(f"test {name}", pairs, _UNITS.get(name, "")))
+    summary.append(f"test predictions and parity plots are in {run}")
+    return [line for line in summary if line]
+
+
+_UNITS = {"energy_per_atom": "eV/atom", "forces": "eV/Å"}
+
+
+def _mae_line(name: str, pairs: np.ndarray, unit: str) -> str:
+    """``"<name> MAE <value> <unit> over <n> values"`` (empty without values)."""
+    pairs = pairs[np.isfinite(pairs).all(axis=1)]
+    if not len(pairs):
+        return ""
+    mae = float(np.abs(pairs[:, 0] - pairs[:, 1]).mean())
+    return f"{name} MAE {mae:.4g} {unit} over {len(pairs)} values".replace("  ", " ")
 
 
 def _write_head_predictions(

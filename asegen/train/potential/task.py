@@ -131,9 +131,9 @@ class PotentialTask(Task):
         *,
         device: torch.device,
         dtype: torch.dtype,
-    ) -> None:
-        """Write test predictions and parity plots (see :mod:`.report`)."""
-        write_report(run, model, test, device=device, dtype=dtype)
+    ) -> list[str]:
+        """Write test predictions and parity plots; return the test errors."""
+        return write_report(run, model, test, device=device, dtype=dtype)
 
 
 def _trained_heads(settings: PotentialConfig, heads: Mapping[str, Head]) -> dict:

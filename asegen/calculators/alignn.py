@@ -44,7 +44,7 @@ class ALIGNNCalculator(TorchCalculator):
         path: str | os.PathLike,
         *,
         device: str | torch.device = "auto",
-        dtype: torch.dtype | None = None,
+        dtype: torch.dtype | str | None = None,
         **kwargs: Any,
     ) -> ALIGNNCalculator:
         """Load a trained model from a run directory or a checkpoint file.
@@ -56,7 +56,8 @@ class ALIGNNCalculator(TorchCalculator):
         device
             ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda:0"``, ...
         dtype
-            ``torch.float64`` for derivative checks; default float32.
+            ``"float64"`` for derivative checks (a torch or numpy dtype works
+            too); default: the run's, float32.
         **kwargs
             Further :class:`TorchCalculator` options (``skin``, ``neighbors``,
             ``allow_unknown_elements``).
@@ -72,7 +73,7 @@ class ALIGNNCalculator(TorchCalculator):
         path: str | os.PathLike,
         *,
         device: str | torch.device = "auto",
-        dtype: torch.dtype | None = None,
+        dtype: torch.dtype | str | None = None,
         **kwargs: Any,
     ) -> ALIGNNCalculator:
         """Load an alignn run directory (``config.json`` + ``best_model.pt``).
@@ -85,7 +86,7 @@ class ALIGNNCalculator(TorchCalculator):
         """
         model, training = load_alignn_run(path)
         if dtype is None:
-            dtype = torch.float64 if training["dtype"] == "float64" else torch.float32
+            dtype = training["dtype"]
         return cls(model, device=device, dtype=dtype, **kwargs)
 
 

@@ -26,16 +26,10 @@ from asegen.graph import SkinNeighborList, atoms_to_graph
 from asegen.graph.units import full_to_voigt
 from asegen.models.base import AtomisticModel
 from asegen.models.checkpoint import trained_elements
+from asegen.models.options import resolve_device, resolve_dtype
 from asegen.models.potential import predict
 
 __all__ = ["TorchCalculator", "calculator_for", "resolve_device"]
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """Turn ``"auto"`` into CUDA when available, else CPU; pass others through."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 class TorchCalculator(Calculator):
@@ -54,7 +48,8 @@ class TorchCalculator(Calculator):
     device
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda:1"``, ...
     dtype
-        Floating-point dtype for model and inputs (default: the model's).
+        ``"float32"`` or ``"float64"`` (or a torch/numpy dtype) for model and
+        inputs (default: the model's).
     skin
         Neighbour-list skin in Å: the list is searched within
         ``cutoff + skin`` and reused until an atom moved more than ``skin/2``
@@ -98,7 +93,7 @@ class TorchCalculator(Calculator):
         model: AtomisticModel,
         *,
         device: str | torch.device = "auto",
-        dtype: torch.dtype | None = None,
+        dtype: torch.dtype | str | None = None,
         skin: float = 1.0,
         neighbors: str = "auto",
         allow_unknown_elements: bool = False,
@@ -113,7 +108,9 @@ class TorchCalculator(Calculator):
             neighbors = "torch" if self.device.type == "cuda" else "matscipy"
         self.neighbors = neighbors
         self.batch_size = 32 if self.device.type == "cuda" else 4
-        self.dtype = dtype or next(model.parameters()).dtype
+        self.dtype = (
+            next(model.parameters()).dtype if dtype is None else resolve_dtype(dtype)
+        )
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
         options = model.graph_options()
         search = {

@@ -44,6 +44,7 @@ from asegen.diffusion.sampler import denoise, progress_bar
 from asegen.diffusion.types import COMPOSITION
 from asegen.errors import ConfigError, DataFormatError
 from asegen.models.base import AtomisticModel
+from asegen.models.options import resolve_device, resolve_dtype
 
 __all__ = ["DiffusionGenerator", "parse_cell", "parse_formula"]
 
@@ -80,7 +81,7 @@ class DiffusionGenerator:
     device
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda:0"``, ...
     dtype
-        Floating-point type of sampling (default float32).
+        ``"float32"`` (default) or ``"float64"`` (or a torch dtype).
     skin
         Neighbour-list skin, Å: a structure's neighbours are searched again
         only when one of its atoms moved more than half of it.
@@ -91,7 +92,7 @@ class DiffusionGenerator:
         model: AtomisticModel,
         *,
         device: str | torch.device = "auto",
-        dtype: torch.dtype = torch.float32,
+        dtype: torch.dtype | str = "float32",
         skin: float = 1.0,
     ) -> None:
         process = getattr(model, "process", None)
@@ -100,11 +101,9 @@ class DiffusionGenerator:
                 f"{type(model).__name__} was not trained by the diffusion task; "
                 "train one with asegen train diffusion"
             )
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
-        self.dtype = dtype
-        self.model = model.to(device=self.device, dtype=dtype).eval()
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype)
+        self.model = model.to(device=self.device, dtype=self.dtype).eval()
         self.process = Process.from_hparams(process)
         self.skin = skin
 

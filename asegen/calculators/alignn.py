@@ -37,6 +37,11 @@ class ALIGNNCalculator(TorchCalculator):
         if not isinstance(model, ALIGNN):
             raise TypeError(f"expected an ALIGNN model, got {type(model).__name__}")
         super().__init__(model, **kwargs)
+        # alignn's cutoff_extra fallback (models translated from k-nearest or
+        # radius_graph configs) is a neighbour-search option of the model
+        extra = model.graph_options().get("cutoff_extra")
+        for search in (self._neighbors, self._batch_neighbors):
+            search.cutoff_extra = extra
 
     @classmethod
     def load(
@@ -82,7 +87,10 @@ class ALIGNNCalculator(TorchCalculator):
         models with ``neighbor_strategy: pure_torch``, including their graph
         settings (nearest-K cut, three-body cutoff, penalty, ZBL). One
         deliberate difference: the short-distance penalty is part of the
-        reported energy (alignn includes it in forces only).
+        reported energy (alignn includes it in forces only). A run trained
+        on one of alignn's DGL graphs (``k-nearest``, ``fast_graph``, ...)
+        loads with asegen's graph for its strategy and a one-line notice on
+        stderr naming the difference.
         """
         model, training = load_alignn_run(path)
         if dtype is None:

@@ -146,6 +146,7 @@ def atoms_to_graph(
     cutoff: float | None = None,
     *,
     max_neighbors: int | None = None,
+    cutoff_extra: float | None = None,
     dtype: torch.dtype | None = None,
     device: torch.device | str | None = None,
     pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -155,7 +156,7 @@ def atoms_to_graph(
     """Build one :class:`AtomsGraph` holding every structure of ``images``.
 
     Neighbours come from :func:`asegen.graph.neighbor_list` (same meaning of
-    ``cutoff`` and ``max_neighbors``). Labels are read from
+    ``cutoff``, ``max_neighbors`` and ``cutoff_extra``). Labels are read from
     the results already stored on each structure's calculator (for example a
     ``SinglePointCalculator``); no calculation is triggered.
 
@@ -163,7 +164,7 @@ def atoms_to_graph(
     ----------
     images
         One structure or an iterable of them.
-    cutoff, max_neighbors
+    cutoff, max_neighbors, cutoff_extra
         Passed to :func:`asegen.graph.neighbor_list`.
     dtype
         Floating-point dtype of the tensors (default: torch's default dtype).
@@ -186,7 +187,9 @@ def atoms_to_graph(
         if cutoff is None:
             raise ValueError("atoms_to_graph needs a cutoff or precomputed pairs")
         pairs = [
-            neighbor_list(atoms, cutoff, max_neighbors=max_neighbors)
+            neighbor_list(
+                atoms, cutoff, max_neighbors=max_neighbors, cutoff_extra=cutoff_extra
+            )
             for atoms in images
         ]
     dtype = dtype or torch.get_default_dtype()

@@ -6,7 +6,7 @@ vector is ``positions[j] - positions[i] + S @ cell``; both directions of every
 pair are present, and periodic images of an atom (``i == j``, ``S != 0``) are
 included. matscipy does the search; this module fixes what it cannot do on its
 own (a zero cell, atoms far outside non-periodic cell faces) and adds a
-deterministic nearest-``K`` cut.
+deterministic nearest-``K`` cut and alignn's ``cutoff_extra`` fallback.
 """
 
 from __future__ import annotations
@@ -17,7 +17,13 @@ from ase import Atoms
 from matscipy.neighbours import neighbour_list as _matscipy_neighbour_list
 
 from asegen._structures import check_atoms
-from asegen.graph._torch_neighbours import check_search_options, nearest_neighbors_torch
+from asegen.graph._torch_neighbours import (
+    check_search_options,
+    grown_cutoff,
+    nearest_neighbors_torch,
+    required_neighbors,
+    too_few_neighbors,
+)
 
 __all__ = ["nearest_neighbors", "neighbor_list"]
 
@@ -27,6 +33,7 @@ def neighbor_list(
     cutoff: float,
     *,
     max_neighbors: int | None = None,
+    cutoff_extra: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return the directed neighbour pairs of ``atoms`` within ``cutoff``.
 
@@ -45,6 +52,15 @@ def neighbor_list(
         1e-8 Å), then by neighbour index ``j``, then by the shift ``S``
         (lexicographically). The cut is per centre atom, so ``i -> j`` may
         survive while ``j -> i`` does not.
+    cutoff_extra
+        alignn's fallback for sparse structures (``None``, the default: off).
+        While some atom has fewer than ``max_neighbors`` neighbours (without
+        a cap: none at all), the search is repeated with the cutoff grown by
+        ``cutoff_extra`` Å, for the whole structure, until every atom has
+        them; in a structure periodic along no axis an atom needs at most
+        ``N - 1``. The nearest-``K`` cut then applies as usual. Pairs beyond
+        ``cutoff`` appear only in structures that need them, so the pair set
+        jumps when an atom's count crosses ``K``.
 
     Returns
     -------
@@ -58,14 +74,22 @@ def neighbor_list(
     asegen.errors.StructureError
         For non-finite positions or a zero-volume periodic cell.
     asegen.errors.ConfigError
-        For a non-positive cutoff or ``max_neighbors``.
+        For a non-positive cutoff, ``max_neighbors`` or ``cutoff_extra``.
     """
-    check_search_options(cutoff, max_neighbors)
+    check_search_options(cutoff, max_neighbors, cutoff_extra)
     check_atoms(atoms)
     positions = np.asarray(atoms.positions, dtype=np.float64)
     cell = np.asarray(atoms.cell, dtype=np.float64)
     pbc = np.asarray(atoms.pbc, dtype=bool)
     i, j, shifts, d = _search(positions, cell, pbc, cutoff)
+    if cutoff_extra is not None:
+        n = len(positions)
+        required = required_neighbors(n, pbc, max_neighbors)
+        steps = 0
+        while too_few_neighbors(torch.from_numpy(i), n, required):
+            steps += 1
+            wider = grown_cutoff(float(cutoff), cutoff_extra, steps)
+            i, j, shifts, d = _search(positions, cell, pbc, wider)
     if max_neighbors is not None:
         i, j, shifts, d = nearest_neighbors(i, j, shifts, d, max_neighbors)
     return i, j, shifts

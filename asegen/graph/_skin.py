@@ -9,7 +9,12 @@ from torch import Tensor
 
 from asegen._config import check_choice
 from asegen.graph._neighbours import nearest_neighbors, neighbor_list
-from asegen.graph._torch_neighbours import nearest_neighbors_torch, torch_neighbor_list
+from asegen.graph._torch_neighbours import (
+    nearest_neighbors_torch,
+    required_neighbors,
+    too_few_neighbors,
+    torch_neighbor_list,
+)
 
 __all__ = ["SkinNeighborList"]
 
@@ -32,8 +37,10 @@ class SkinNeighborList:
         Pair cutoff, Å.
     skin
         Extra search distance, Å (0 disables reuse).
-    max_neighbors
-        As in :func:`~asegen.graph.neighbor_list`.
+    max_neighbors, cutoff_extra
+        As in :func:`~asegen.graph.neighbor_list`. With ``cutoff_extra``, a
+        geometry in which some atom lacks neighbours within ``cutoff`` gets a
+        fresh search with the fallback (not kept for reuse).
     backend
         ``"matscipy"``: :func:`~asegen.graph.neighbor_list` on the CPU,
         ``(i, j, S)`` as numpy arrays. ``"torch"``:
@@ -49,6 +56,7 @@ class SkinNeighborList:
         skin: float = 1.0,
         *,
         max_neighbors: int | None = None,
+        cutoff_extra: float | None = None,
         backend: str = "matscipy",
         device: torch.device | str | None = None,
     ) -> None:
@@ -56,6 +64,7 @@ class SkinNeighborList:
         self.cutoff = cutoff
         self.skin = skin
         self.max_neighbors = max_neighbors
+        self.cutoff_extra = cutoff_extra
         self.backend = backend
         self.device = torch.device(device or "cpu")
         self.searches = 0  # how many full searches were run (for tests and stats)
@@ -67,7 +76,9 @@ class SkinNeighborList:
         """Return ``(i, j, S)`` for ``atoms`` as a fresh search would."""
         if self.skin <= 0:
             self.searches += 1
-            return self._search(atoms, self.cutoff, self.max_neighbors)
+            return self._search(
+                atoms, self.cutoff, self.max_neighbors, self.cutoff_extra
+            )
         key = (
             atoms.numbers.tobytes(),
             np.asarray(atoms.cell).tobytes(),
@@ -86,9 +97,24 @@ class SkinNeighborList:
             self._positions = atoms.positions.copy()
             self.searches += 1
         assert self._candidates is not None
+        if self.cutoff_extra is not None and self._sparse(atoms):
+            self.searches += 1  # the fallback grows the cutoff: search afresh
+            return self._search(
+                atoms, self.cutoff, self.max_neighbors, self.cutoff_extra
+            )
         if self.backend == "matscipy":
             return self._filter_numpy(atoms, *self._candidates)
         return self._filter_torch(atoms, *self._candidates)
+
+    def _sparse(self, atoms: Atoms) -> bool:
+        """Whether some atom lacks the neighbours the fallback asks for."""
+        assert self._candidates is not None
+        i, j, shifts = (torch.as_tensor(a) for a in self._candidates)
+        positions, cell = self._tensors(atoms, i.device)
+        vectors = positions[j] - positions[i] + shifts.to(cell.dtype) @ cell
+        inside = torch.einsum("ij,ij->i", vectors, vectors) < self.cutoff**2
+        required = required_neighbors(len(atoms), atoms.pbc, self.max_neighbors)
+        return too_few_neighbors(i[inside], len(atoms), required)
 
     def _filter_numpy(
         self, atoms: Atoms, i: np.ndarray, j: np.ndarray, shifts: np.ndarray
@@ -120,13 +146,26 @@ class SkinNeighborList:
             )
         return i, j, shifts
 
-    def _search(self, atoms: Atoms, cutoff: float, max_neighbors: int | None) -> Pairs:
+    def _search(
+        self,
+        atoms: Atoms,
+        cutoff: float,
+        max_neighbors: int | None,
+        cutoff_extra: float | None = None,
+    ) -> Pairs:
         """Run a full search with the chosen backend."""
         if self.backend == "matscipy":
-            return neighbor_list(atoms, cutoff, max_neighbors=max_neighbors)
+            return neighbor_list(
+                atoms, cutoff, max_neighbors=max_neighbors, cutoff_extra=cutoff_extra
+            )
         positions, cell = self._tensors(atoms, self.device)
         return torch_neighbor_list(
-            positions, cell, atoms.pbc, cutoff, max_neighbors=max_neighbors
+            positions,
+            cell,
+            atoms.pbc,
+            cutoff,
+            max_neighbors=max_neighbors,
+            cutoff_extra=cutoff_extra,
         )
 
     @staticmethod

@@ -39,18 +39,58 @@ from asegen.errors import ConfigError, StructureError
 
 __all__ = ["nearest_neighbors_torch", "torch_neighbor_list"]
 
+_MAX_GROWTH = 1000  # cutoff_extra steps before the search gives up
+
 _DISTANCE_SCALE = 1e8  # distances equal to 1e-8 Å count as ties (as in neighbor_list)
 _CHUNK = 1 << 21  # candidate pairs examined at once (bounds the working memory)
 _MARGIN = 1e-9  # relative margin of bin widths and pre-filter against rounding
 _MAX_BINS = 1 << 20  # bins per axis (keeps linear bin ids within int64)
 
 
-def check_search_options(cutoff: float, max_neighbors: int | None) -> None:
+def check_search_options(
+    cutoff: float, max_neighbors: int | None, cutoff_extra: float | None = None
+) -> None:
     """Raise :class:`~asegen.errors.ConfigError` for a bad cutoff or neighbour cap."""
     if not cutoff > 0:
         raise ConfigError(f"cutoff must be positive, got {cutoff}")
     if max_neighbors is not None and max_neighbors < 1:
         raise ConfigError(f"max_neighbors must be at least 1, got {max_neighbors}")
+    if cutoff_extra is not None and not cutoff_extra > 0:
+        raise ConfigError(f"cutoff_extra must be positive, got {cutoff_extra}")
+
+
+def required_neighbors(
+    n_atoms: int, pbc: Sequence[bool] | Tensor, max_neighbors: int | None
+) -> int:
+    """Neighbours every atom must reach before the ``cutoff_extra`` fallback stops.
+
+    ``max_neighbors`` (one without a cap), but never more than a finite
+    structure holds: a structure periodic along no axis has only
+    ``n_atoms - 1`` neighbours for each atom at any cutoff.
+    """
+    wanted = 1 if max_neighbors is None else int(max_neighbors)
+    if not any(bool(p) for p in pbc):
+        wanted = min(wanted, n_atoms - 1)
+    return wanted
+
+
+def too_few_neighbors(i: Tensor, n_atoms: int, required: int) -> bool:
+    """Whether some atom has fewer than ``required`` pairs as centre in ``i``."""
+    if n_atoms == 0 or required <= 0:
+        return False
+    counts = torch.bincount(i, minlength=n_atoms)
+    return bool((counts < required).any())
+
+
+def grown_cutoff(cutoff: float, cutoff_extra: float, steps: int) -> float:
+    """Return the cutoff after ``steps`` steps of the ``cutoff_extra`` fallback."""
+    if steps > _MAX_GROWTH:
+        raise ConfigError(
+            f"the cutoff_extra fallback grew the cutoff {steps} times to "
+            f"{cutoff + steps * cutoff_extra:.1f} Å without giving every atom "
+            "enough neighbours"
+        )
+    return cutoff + steps * cutoff_extra
 
 
 def torch_neighbor_list(
@@ -60,6 +100,7 @@ def torch_neighbor_list(
     cutoff: float,
     *,
     max_neighbors: int | None = None,
+    cutoff_extra: float | None = None,
     dtype: torch.dtype = torch.float64,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Return the directed neighbour pairs within ``cutoff``, computed in torch.
@@ -87,6 +128,10 @@ def torch_neighbor_list(
     max_neighbors
         Keep only the ``K`` nearest neighbours of each centre, ties broken as
         in :func:`~asegen.graph.neighbor_list` (by one shared implementation).
+    cutoff_extra
+        alignn's fallback, as in :func:`~asegen.graph.neighbor_list`: while
+        an atom has fewer than ``max_neighbors`` (one, without a cap)
+        neighbours, search again with the cutoff grown by this step, Å.
     dtype
         Floating dtype of the search. float64 by default, whatever the dtype
         of ``positions``, so that pairs at the cutoff agree with the matscipy
@@ -104,9 +149,9 @@ def torch_neighbor_list(
     asegen.errors.StructureError
         For non-finite positions or cell, or a zero-volume periodic cell.
     asegen.errors.ConfigError
-        For a non-positive cutoff or ``max_neighbors``.
+        For a non-positive cutoff, ``max_neighbors`` or ``cutoff_extra``.
     """
-    check_search_options(cutoff, max_neighbors)
+    check_search_options(cutoff, max_neighbors, cutoff_extra)
     device = positions.device
     positions = positions.detach().to(dtype)
     cell = torch.as_tensor(cell).detach().to(device=device, dtype=dtype)
@@ -116,6 +161,14 @@ def torch_neighbor_list(
         empty = torch.zeros(0, dtype=torch.int64, device=device)
         return empty, empty, torch.zeros((0, 3), dtype=torch.int64, device=device)
     i, j, shifts, d2 = _half_pairs(positions, cell, pbc, float(cutoff))
+    if cutoff_extra is not None:
+        n = len(positions)
+        required = required_neighbors(n, pbc, max_neighbors)
+        steps = 0
+        while too_few_neighbors(torch.cat([i, j]), n, required):
+            steps += 1
+            wider = grown_cutoff(float(cutoff), cutoff_extra, steps)
+            i, j, shifts, d2 = _half_pairs(positions, cell, pbc, wider)
     # Both directions, sorted by centre (the reverse vector is exactly -vector).
     partners = torch.cat([j, i])
     i, order = torch.sort(torch.cat([i, j]), stable=True)

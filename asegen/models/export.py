@@ -110,6 +110,7 @@ def export_torchscript(model: ALIGNN, path: str | os.PathLike) -> None:
         "model_class": model.model_name,
         "cutoff": model.config.cutoff,
         "max_neighbors": model.config.max_neighbors,
+        "cutoff_extra": model.config.cutoff_extra,
         "dtype": str(dtype).removeprefix("torch."),
         "units": dict(UNITS),
         "config": model.hparams()["config"],

@@ -192,3 +192,70 @@ def test_skin_zero_searches_every_time():
     for _ in range(3):
         cache(atoms)
     assert cache.searches == 3
+
+
+# -- alignn's cutoff_extra fallback ---------------------------------------------
+
+
+def counts(i, n):
+    return np.bincount(np.asarray(i), minlength=n)
+
+
+def test_cutoff_extra_grows_the_cutoff_until_every_atom_has_k_neighbours():
+    import torch
+
+    from asegen.graph import torch_neighbor_list
+
+    # a dilute box: at 3 Å every atom is isolated, K = 4 needs a larger search
+    atoms = Atoms("Cu4", positions=[[0, 0, 0], [4, 0, 0], [0, 4.5, 0], [0, 0, 5]])
+    atoms.cell = [9.0, 9.5, 10.0]
+    atoms.pbc = True
+    assert len(neighbor_list(atoms, 3.0)[0]) == 0
+    i, j, shifts = neighbor_list(atoms, 3.0, max_neighbors=4, cutoff_extra=0.5)
+    assert (counts(i, 4) == 4).all()
+    # the same pairs as a plain search at the cutoff the fallback reached
+    d = np.linalg.norm(
+        atoms.positions[j] - atoms.positions[i] + shifts @ atoms.cell.array, axis=1
+    )
+    reached = 3.0 + 0.5 * np.ceil((d.max() - 3.0) / 0.5 + 1e-9)
+    wide = neighbor_list(atoms, reached, max_neighbors=4)
+    assert pair_set(i, j, shifts) == pair_set(*wide)
+    # the torch search applies the same fallback
+    ours = torch_neighbor_list(
+        torch.tensor(atoms.positions),
+        torch.tensor(atoms.cell.array),
+        atoms.pbc,
+        3.0,
+        max_neighbors=4,
+        cutoff_extra=0.5,
+    )
+    assert pair_set(*(t.numpy() for t in ours)) == pair_set(i, j, shifts)
+
+
+def test_cutoff_extra_without_a_cap_asks_one_neighbour_and_changes_nothing_dense():
+    dense = bulk("Cu", cubic=True)
+    plain = neighbor_list(dense, 3.0)
+    assert pair_set(*neighbor_list(dense, 3.0, cutoff_extra=3.0)) == pair_set(*plain)
+    lonely = Atoms("Cu2", positions=[[0, 0, 0], [0, 0, 5.0]], cell=[20] * 3, pbc=True)
+    i, _, _ = neighbor_list(lonely, 3.0, cutoff_extra=3.0)  # grows to 6 Å
+    assert (counts(i, 2) == 1).all()
+
+
+def test_cutoff_extra_stops_at_what_a_molecule_holds():
+    water = molecule("H2O")  # 2 neighbours at most, whatever the cutoff
+    i, _, _ = neighbor_list(water, 0.5, max_neighbors=12, cutoff_extra=0.5)
+    assert (counts(i, 3) == 2).all()
+    with pytest.raises(ConfigError, match="cutoff_extra must be positive"):
+        neighbor_list(water, 0.5, cutoff_extra=0.0)
+
+
+def test_skin_list_with_cutoff_extra_equals_a_fresh_search():
+    atoms = Atoms("Cu3", positions=[[0, 0, 0], [2.5, 0, 0], [0, 0, 6]])
+    atoms.cell = [12.0] * 3
+    atoms.pbc = True
+    skin = SkinNeighborList(3.0, 1.0, max_neighbors=2, cutoff_extra=1.0)
+    for shift in (0.0, 0.1, 0.2):
+        moved = atoms.copy()
+        moved.positions[2, 2] += shift
+        fresh = neighbor_list(moved, 3.0, max_neighbors=2, cutoff_extra=1.0)
+        assert pair_set(*skin(moved)) == pair_set(*fresh)

@@ -153,7 +153,8 @@ def test_training_and_eval_modes_give_the_same_force_loss_gradients():
         ({"aggregation": "max"}, "aggregation must be one of"),
         ({"three_body_cutoff": 6.0}, "three_body_cutoff"),
         ({"atom_input_features": 11}, "atom_input_features is 11"),
-        ({"atom_features": "cfid"}, "atom_features must be one of"),
+        ({"atom_features": "voronoi"}, "atom_features must be one of"),
+        ({"cutoff_extra": 0.0}, "cutoff_extra must be positive"),
         ({"output_features": 2}, "output_features: 1"),
     ],
 )
@@ -162,7 +163,9 @@ def test_config_errors_name_the_field(options, message):
         ALIGNNConfig(**options)
 
 
-@pytest.mark.parametrize("features", ["cgcnn", "basic", "atomic_number", "embedding"])
+@pytest.mark.parametrize(
+    "features", ["cgcnn", "basic", "cfid", "atomic_number", "embedding"]
+)
 def test_every_atom_feature_table_runs(features):
     calc = alignn_calculator(atom_features=features)
     assert np.isfinite(energy(calc, silicon(5.43)))
@@ -184,3 +187,17 @@ def test_checkpoints_load_without_rounding(tmp_path):
         "w": torch.ones(2, dtype=torch.float64),
     }
     assert state_dtype(mixed) == torch.float64  # the widest, never the first
+
+
+def test_calculator_applies_the_models_cutoff_extra():
+    options = {"max_neighbors": 1, "cutoff_extra": 1.0, "smooth_cutoff": False}
+    calc = alignn_calculator(**options)
+    assert calc._neighbors.cutoff_extra == 1.0
+    # dilute: no atom has a neighbour within 5 Å until the fallback grows it
+    atoms = Atoms("Cu2", positions=[[0, 0, 0], [0, 0, 5.5]], cell=[16] * 3, pbc=True)
+    graph = atoms_to_graph(atoms, **calc.model.graph_options(), dtype=torch.float64)
+    assert graph.n_edges == 2
+    expected = float(predict(calc.model, graph)["energy"])
+    assert energy(calc, atoms) == pytest.approx(expected, rel=1e-12)
+    atoms.calc = calc
+    assert np.abs(atoms.get_forces()).max() > 0  # the grown pair is seen

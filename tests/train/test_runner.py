@@ -71,11 +71,11 @@ def test_alignn_config_json_loads_unchanged(tmp_path):
     run = train_from_config("alignn", path, data=DATA, out=tmp_path / "logs")
     model, _ = load_checkpoint(run)
     cfg = model.config
-    assert cfg.aggregation == "mean"  # alignn's own convolution and graph
-    assert cfg.max_neighbors == 12
+    assert cfg.aggregation == "sum"  # a new model sees geometry (docs/alignn.md)
+    assert cfg.max_neighbors == 12  # alignn's graph settings are kept
     assert cfg.cutoff == 6.0
-    assert cfg.keep_degenerate_triplets
-    assert not cfg.smooth_cutoff
+    assert not cfg.keep_degenerate_triplets
+    assert cfg.smooth_cutoff
     hparams = yaml.safe_load((run / "hparams.yaml").read_text())
     assert hparams["train"]["weights"]["energy"] == 0.85
     assert (
@@ -91,7 +91,7 @@ def test_alignn_config_json_loads_unchanged(tmp_path):
             {"model": {**ALIGNN_CONFIG["model"], "hiden_features": 8}},
             "model.hiden_features",
         ),
-        ({"neighbor_strategy": "k-nearest"}, "neighbor_strategy"),
+        ({"neighbor_strategy": "voronoi"}, "voronoi"),
         ({"use_amp": True}, "use_amp"),
         ({"model": {**ALIGNN_CONFIG["model"], "lg_on_fly": False}}, "lg_on_fly"),
         ({"model": {**ALIGNN_CONFIG["model"], "name": "alignn"}}, "model.name"),

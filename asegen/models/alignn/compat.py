@@ -1,12 +1,14 @@
 """Reading alignn's ``config.json`` into asegen's ALIGNN and train settings.
 
-The alignn package (``alignn_atomwise_pure`` and ``alignn_atomwise`` models
-with the ``pure_torch`` neighbour strategy) stores a run as a directory with
-``config.json`` (its TrainingConfig with a ``model`` block) and
-``best_model.pt`` (a plain state dict). :func:`config_from_alignn` gives the
-same network's :class:`~asegen.models.alignn.ALIGNNConfig` with
-alignn's graph settings: nearest-K cut, normalised ("mean") aggregation, no
-envelope, degenerate angle pairs kept;
+The alignn package (``alignn_atomwise_pure`` and ``alignn_atomwise`` models)
+stores a run as a directory with ``config.json`` (its TrainingConfig with a
+``model`` block) and ``best_model.pt`` (a plain state dict).
+:func:`config_from_alignn` gives the same network's
+:class:`~asegen.models.alignn.ALIGNNConfig`: for alignn's weights, alignn's
+exact form (normalised "mean" aggregation, no envelope, degenerate angle
+pairs kept) and the graph of its ``neighbor_strategy`` (exact for
+``pure_torch``, the closest asegen graph for the DGL strategies); for a new
+model, asegen's geometry-aware defaults.
 :func:`~asegen.models.alignn.load_alignn_run` adds the weights.
 
 Every key of both schemas is known here: unknown keys are rejected with the
@@ -26,9 +28,12 @@ from asegen.models.alignn.config import ALIGNNConfig
 __all__ = [
     "ALIGNN_MODEL_DEFAULTS",
     "ALIGNN_TRAINING_DEFAULTS",
+    "STRATEGY_DIFFERENCES",
     "config_from_alignn",
     "is_alignn_config",
+    "strategy_notice",
     "train_config_from_alignn",
+    "translation_notice",
 ]
 
 #: alignn's TrainingConfig fields and defaults (alignn 2026.8.11), ``model`` aside.
@@ -104,13 +109,85 @@ _REFUSED = {
 }  # fmt: skip
 
 
-def config_from_alignn(data: dict[str, Any]) -> tuple[ALIGNNConfig, dict[str, Any]]:
+# How asegen builds the graph of each alignn neighbor_strategy: the nearest-K
+# cut (or the plain radius graph), the cutoff_extra fallback (the config's
+# value, a fixed step, or none) and whether angles obey three_body_cutoff
+# (only pure_torch has one; alignn's DGL line graphs take every bond pair).
+_STRATEGIES: dict[str, tuple[bool, str | float | None, bool]] = {
+    "pure_torch": (True, None, True),
+    "k-nearest": (True, "cutoff_extra", False),
+    "fast_graph": (True, None, False),
+    "torch_graph": (True, None, False),
+    "radius_graph": (False, "cutoff_extra", False),
+    "radius_graph_jarvis": (False, 0.5, False),
+}
+
+#: Where asegen's graph differs from alignn's DGL builder, per strategy (the
+#: one-line notice of ``from_alignn``; docs/alignn.md has the same table).
+STRATEGY_DIFFERENCES: dict[str, str] = {
+    "k-nearest": (
+        "alignn keeps whole shells up to the K-th distance, adds every pair in "
+        "both directions and, when an atom has fewer than K neighbours, retries "
+        "at the longest lattice vector or twice the cutoff; asegen keeps exactly "
+        "K per atom (ties by neighbour index) and grows the cutoff by cutoff_extra"
+    ),
+    "fast_graph": (
+        "ties at the K-th distance are cut by neighbour index and image, not in "
+        "matscipy's order"
+    ),
+    "torch_graph": (
+        "ties at the K-th distance are cut by neighbour index and image, not in "
+        "alignn's sort order"
+    ),
+    "radius_graph": (
+        "alignn keeps pairs at exactly the cutoff, drops pairs closer than 1e-5 Å "
+        "and grows the cutoff until the last atom has an edge; asegen keeps "
+        "d < cutoff and grows it until every atom has one"
+    ),
+    "radius_graph_jarvis": (
+        "jarvis's search drops pairs closer than 0.15 Å and grows the cutoff "
+        "by 0.5 Å at most 10 times; asegen grows it by 0.5 Å until every atom "
+        "has an edge"
+    ),
+}
+
+# asegen's own model options an alignn config may name in its model block
+# when it trains a new model (from_alignn keeps alignn's form).
+_ASEGEN_MODEL_KEYS = {
+    "aggregation": "sum",
+    "smooth_cutoff": True,
+    "keep_degenerate_triplets": False,
+    "envelope_exponent": 5,
+}
+
+
+def config_from_alignn(
+    data: dict[str, Any], *, new_model: bool = False
+) -> tuple[ALIGNNConfig, dict[str, Any]]:
     """Translate an alignn ``config.json`` dictionary into an :class:`ALIGNNConfig`.
+
+    Parameters
+    ----------
+    data
+        The parsed ``config.json``.
+    new_model
+        ``False`` (reading alignn's weights): alignn's exact form, normalised
+        ("mean") aggregation, no envelopes, angle pairs of a bond with its
+        reverse kept. ``True`` (training a new model): asegen's defaults for
+        those (see :func:`translation_notice`); the model block may set
+        ``aggregation``, ``smooth_cutoff``, ``keep_degenerate_triplets`` and
+        ``envelope_exponent`` by name.
 
     Returns
     -------
     config
-        The model configuration with alignn's graph and aggregation settings.
+        The model configuration. The graph follows ``neighbor_strategy``:
+        nearest ``max_neighbors`` (``k-nearest``, ``pure_torch``,
+        ``fast_graph``, ``torch_graph``) or the radius graph
+        (``radius_graph``, ``radius_graph_jarvis``), with alignn's
+        ``cutoff_extra`` fallback where the strategy has one and
+        ``three_body_cutoff`` only for ``pure_torch``
+        (:data:`STRATEGY_DIFFERENCES` says where it differs from alignn's).
     training
         Every TrainingConfig field (defaults filled in) plus the model block's
         loss weights, for the training engine or as metadata.
@@ -136,28 +213,39 @@ def config_from_alignn(data: dict[str, Any]) -> tuple[ALIGNNConfig, dict[str, An
             "'alignn_atomwise_pure' and 'alignn_atomwise'"
         )
     model = dict(ALIGNN_MODEL_DEFAULTS[name])
+    own = dict(_ASEGEN_MODEL_KEYS) if new_model else {}
     for key, value in block.items():
-        if key not in model:
-            raise unknown_key_error(key, model, "model.")
-        model[key] = value
+        if key in own:
+            own[key] = value
+        elif key in model:
+            model[key] = value
+        else:
+            raise unknown_key_error(key, [*model, *own], "model.")
     _refuse_unsupported(training, model)
 
     options = {key: model[key] for key in _SAME_NAME if key in model}
-    max_neighbors = training["max_neighbors"] or None
-    three_body = training["three_body_cutoff"]
+    if "atom_input_features" not in block:  # follows atom_features
+        options["atom_input_features"] = None
+    nearest, extra, angle_cutoff = _STRATEGIES[training["neighbor_strategy"]]
+    cutoff = float(training["cutoff"])
+    three_body = training["three_body_cutoff"] if angle_cutoff else None
+    if extra == "cutoff_extra":
+        extra = training["cutoff_extra"]
     calculate_gradient = model["calculate_gradient"] and model["gradwise_weight"] != 0
+    form = own or {
+        "aggregation": "mean",
+        "smooth_cutoff": False,
+        "keep_degenerate_triplets": True,
+    }
     config = ALIGNNConfig(
         **options,
-        cutoff=float(training["cutoff"]),
-        max_neighbors=max_neighbors,
-        three_body_cutoff=float(
-            training["cutoff"] if three_body is None else three_body
-        ),
-        keep_degenerate_triplets=True,
+        **form,
+        cutoff=cutoff,
+        max_neighbors=(training["max_neighbors"] or None) if nearest else None,
+        cutoff_extra=None if extra is None else float(extra),
+        three_body_cutoff=cutoff if three_body is None else float(three_body),
         atom_features=training["atom_features"],
         calculate_gradient=calculate_gradient,
-        aggregation="mean",
-        smooth_cutoff=False,
         use_zbl=model.get("use_zbl", False),
     )
     weights = ("graphwise_weight", "gradwise_weight", "stresswise_weight",
@@ -166,15 +254,56 @@ def config_from_alignn(data: dict[str, Any]) -> tuple[ALIGNNConfig, dict[str, An
     return config, training
 
 
+def strategy_notice(training: dict[str, Any], source: str) -> str | None:
+    """One line saying how asegen's graph differs for a DGL-built alignn run.
+
+    ``None`` for ``pure_torch``, which asegen reproduces exactly.
+    """
+    strategy = training["neighbor_strategy"]
+    if strategy not in STRATEGY_DIFFERENCES:
+        return None
+    return (
+        f"notice: {source} was trained on alignn's {strategy!r} DGL graph, which "
+        f"asegen approximates: {STRATEGY_DIFFERENCES[strategy]}; results differ "
+        "where those graphs differ"
+    )
+
+
+def translation_notice(config: ALIGNNConfig, training: dict[str, Any]) -> str | None:
+    """One line listing the asegen defaults that differ from alignn's, if any.
+
+    ``config`` is the translated (``new_model=True``) configuration; options
+    the config set to alignn's value are left out.
+    """
+    items = []
+    if config.aggregation == "sum":
+        items.append("gated-sum aggregation (alignn: mean; model.aggregation: mean)")
+    if config.smooth_cutoff:
+        items.append("envelopes at cutoff and three_body_cutoff")
+    if not config.keep_degenerate_triplets:
+        items.append("no angle of a bond with its own reverse")
+    if config.predicts_energy and config.use_penalty:
+        items.append("the short-distance penalty inside the energy")
+    if config.predicts_energy and training.get("stresswise_weight"):
+        items.append("stress in eV/Å³ (stress weight x 160.2)")
+    if not items:
+        return None
+    return "notice: alignn config trains with asegen's " + "; ".join(items)
+
+
 def _refuse_unsupported(training: dict[str, Any], model: dict[str, Any]) -> None:
     strategy = training["neighbor_strategy"]
-    if strategy != "pure_torch":
+    if strategy == "voronoi":
         raise ConfigError(
-            f"neighbor_strategy {strategy!r} builds alignn's DGL graphs, which asegen "
-            "does not reproduce; models trained with 'pure_torch' load exactly"
+            "neighbor_strategy 'voronoi' is not supported: alignn lists it but "
+            "its graph builder raises 'Not implemented yet'; use 'k-nearest' or "
+            "'radius_graph'"
         )
-    if training["atom_features"] == "cfid":
-        raise ConfigError("atom_features 'cfid' is not bundled; use 'cgcnn' or 'basic'")
+    if strategy not in _STRATEGIES:
+        raise ConfigError(
+            f"neighbor_strategy {strategy!r} is not one of alignn's: "
+            f"{sorted([*_STRATEGIES, 'voronoi'])}"
+        )
     for key, (wanted, reason) in _REFUSED.items():
         source = training if key in training else model
         if key in source and source[key] != wanted:

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 from asegen._config import check_choice
 from asegen.errors import ConfigError
-from asegen.graph.elements import ELEMENT_TABLE_WIDTHS
+from asegen.models.alignn.features import ALIGNN_TABLE_WIDTHS
 
 __all__ = ["ALIGNNConfig"]
 
 _AGGREGATIONS = ("sum", "mean")
 _LINKS = ("identity", "log", "logit")
-_ATOM_FEATURES = (*ELEMENT_TABLE_WIDTHS, "embedding")
+_ATOM_FEATURES = (*ALIGNN_TABLE_WIDTHS, "embedding")
 
 
 @dataclass(frozen=True)
@@ -33,14 +33,23 @@ class ALIGNNConfig:
         Keep only the K nearest neighbours per atom (alignn: 12). ``None``
         (default) is the plain radius graph, whose energy does not jump when
         the nearest set changes.
+    cutoff_extra
+        alignn's fallback for sparse structures (``None``, default: off):
+        while an atom has fewer than ``max_neighbors`` neighbours (none at
+        all, without a cap), the structure's neighbours are searched again
+        with the cutoff grown by this step, Å (see
+        :func:`~asegen.graph.neighbor_list`). With ``smooth_cutoff`` the
+        envelope still ends at ``cutoff``, so the extra pairs then carry no
+        weight.
     three_body_cutoff
         Bonds longer than this take no part in angles, Å (``None``: cutoff).
     keep_degenerate_triplets
         Keep angle pairs of a bond with its own reverse (cosine 1 whatever the
         geometry). alignn: True; default False.
     atom_features
-        ``"cgcnn"`` (92-d CGCNN table), ``"basic"`` (11-d), ``"atomic_number"``
-        (1-d) or ``"embedding"`` (learned, ``atom_input_features`` wide).
+        ``"cgcnn"`` (92-d CGCNN table), ``"basic"`` (11-d), ``"cfid"``
+        (438-d CFID descriptors, alignn's table), ``"atomic_number"`` (1-d)
+        or ``"embedding"`` (learned, ``atom_input_features`` wide).
     atom_input_features
         Width of the atom features; must match the table (``None``: derived).
     edge_input_features, triplet_input_features
@@ -81,6 +90,7 @@ class ALIGNNConfig:
 
     cutoff: float = 5.0
     max_neighbors: int | None = None
+    cutoff_extra: float | None = None
     three_body_cutoff: float | None = 3.5
     keep_degenerate_triplets: bool = False
     atom_features: str = "cgcnn"
@@ -116,7 +126,7 @@ class ALIGNNConfig:
         check_choice("atom_features", self.atom_features, _ATOM_FEATURES)
         check_choice("aggregation", self.aggregation, _AGGREGATIONS)
         check_choice("link", self.link, _LINKS)
-        width = ELEMENT_TABLE_WIDTHS.get(self.atom_features, 64)
+        width = ALIGNN_TABLE_WIDTHS.get(self.atom_features, 64)
         if self.atom_input_features is None:
             object.__setattr__(self, "atom_input_features", width)
         elif self.atom_features != "embedding" and self.atom_input_features != width:
@@ -133,6 +143,10 @@ class ALIGNNConfig:
             raise ConfigError(
                 f"three_body_cutoff must lie in (0, cutoff={self.cutoff}], "
                 f"got {self.three_body_cutoff}"
+            )
+        if self.cutoff_extra is not None and not self.cutoff_extra > 0:
+            raise ConfigError(
+                f"cutoff_extra must be positive or null, got {self.cutoff_extra}"
             )
         if self.max_neighbors is not None and self.max_neighbors < 1:
             raise ConfigError(

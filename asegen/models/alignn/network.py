@@ -13,7 +13,8 @@ defaults for new force fields:
     gates, so in a single-element system all atoms stay identical and the
     energy does not depend on the geometry at all. A gated *sum* makes the
     number and distance of neighbours visible. ``"mean"`` restores the
-    original (used by :meth:`ALIGNN.from_alignn`).
+    original (used for alignn's weights, ``from_alignn``; training takes it
+    only when named, with a notice).
 ``smooth_cutoff=True``
     Every edge's gate is multiplied by a polynomial envelope of its length
     (zero at ``cutoff``), and every angle's by the envelopes of its two bonds
@@ -24,6 +25,7 @@ defaults for new force fields:
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,16 +36,22 @@ from torch import Tensor, nn
 
 from asegen._config import from_dict
 from asegen.graph import AtomsGraph, edge_vectors
-from asegen.graph.elements import element_table
 from asegen.graph.triplets import bond_angle_cosines, line_graph
 from asegen.models.alignn import compat as alignn_compat
 from asegen.models.alignn.config import ALIGNNConfig
+from asegen.models.alignn.features import alignn_element_table
 from asegen.models.base import AtomisticModel, Head, register_model
 from asegen.nn import MLP, GaussianRBF, polynomial_envelope, scatter_mean, scatter_sum
 from asegen.nn.norm import layer_norm_silu
 from asegen.nn.radial import zbl_energy
 
 __all__ = ["ALIGNN", "EdgeGatedConv"]
+
+_MEAN_NOTICE = (
+    "notice: model.aggregation: mean is alignn's normalised aggregation; on "
+    "single-element structures its energy ignores the geometry and its forces "
+    "are zero"
+)
 
 
 class EdgeGatedConv(nn.Module):
@@ -162,7 +170,9 @@ class ALIGNN(AtomisticModel):
         if config.atom_features == "embedding":
             self.species = nn.Embedding(119, config.atom_input_features)
         else:
-            table = element_table(config.atom_features).to(torch.get_default_dtype())
+            table = alignn_element_table(config.atom_features).to(
+                torch.get_default_dtype()
+            )
             self.species = nn.Embedding.from_pretrained(table, freeze=True)
         self.atom_embedding = MLP(config.atom_input_features, h)
         self.edge_embedding = _Embedding(
@@ -214,15 +224,29 @@ class ALIGNN(AtomisticModel):
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> ALIGNN:
-        """Build a model from the ``model`` section of a run config."""
-        return cls(from_dict(ALIGNNConfig, section, "model."))
+        """Build a model to train from the ``model`` section of a run config.
+
+        ``aggregation: mean`` (alignn's form) prints a one-line notice on
+        stderr: such a model is blind to geometry on single-element structures.
+        """
+        config = from_dict(ALIGNNConfig, section, "model.")
+        if config.aggregation == "mean":
+            print(_MEAN_NOTICE, file=sys.stderr)
+        return cls(config)
 
     @classmethod
     def split_config(cls, data: Mapping[str, Any]) -> dict[str, Any]:
-        """Return the run config's sections; an alignn config.json works too."""
+        """Return the run config's sections; an alignn config.json works too.
+
+        An alignn config trains a new model with asegen's geometry-aware
+        defaults; one line on stderr lists those that differ from alignn's.
+        """
         if not alignn_compat.is_alignn_config(dict(data)):
             return super().split_config(data)
-        config, training = alignn_compat.config_from_alignn(dict(data))
+        config, training = alignn_compat.config_from_alignn(dict(data), new_model=True)
+        notice = alignn_compat.translation_notice(config, training)
+        if notice:
+            print(notice, file=sys.stderr)
         train = alignn_compat.train_config_from_alignn(training)
         if not config.predicts_energy:  # alignn's id_prop.csv values: info["target"]
             train["target"] = "target"
@@ -258,11 +282,14 @@ class ALIGNN(AtomisticModel):
 
     @torch.jit.ignore
     def graph_options(self) -> dict[str, Any]:
-        """Cutoff and neighbour cap of the atom graph."""
-        return {
+        """Cutoff, neighbour cap and (when set) ``cutoff_extra`` of the atom graph."""
+        options: dict[str, Any] = {
             "cutoff": self.config.cutoff,
             "max_neighbors": self.config.max_neighbors,
         }
+        if self.config.cutoff_extra is not None:
+            options["cutoff_extra"] = self.config.cutoff_extra
+        return options
 
     # -- the network on plain tensors (TorchScript-compatible) -------------------
 

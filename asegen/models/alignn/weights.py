@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from asegen.errors import DataFormatError, InputNotFoundError
-from asegen.models.alignn.compat import config_from_alignn
+from asegen.models.alignn.compat import config_from_alignn, strategy_notice
 from asegen.models.alignn.network import ALIGNN
 from asegen.models.checkpoint import state_dtype
 
@@ -82,6 +83,10 @@ def load_alignn_run(path: str | os.PathLike) -> tuple[ALIGNN, dict[str, Any]]:
         The network in float32 (call ``.double()`` for float64).
     training
         The run's TrainingConfig fields (see :func:`config_from_alignn`).
+
+    A run trained on one of alignn's DGL graphs (``neighbor_strategy`` other
+    than ``pure_torch``) loads with one line on stderr naming how asegen's
+    graph differs.
     """
     path = Path(path)
     config_file, weights_file = path / "config.json", path / "best_model.pt"
@@ -96,6 +101,9 @@ def load_alignn_run(path: str | os.PathLike) -> tuple[ALIGNN, dict[str, Any]]:
     except json.JSONDecodeError as err:
         raise DataFormatError(f"{config_file} is not valid JSON: {err}") from None
     config, training = config_from_alignn(data)
+    notice = strategy_notice(training, str(path))
+    if notice:
+        print(notice, file=sys.stderr)
     try:
         state = torch.load(weights_file, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for bad files

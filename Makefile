@@ -1,5 +1,6 @@
 # asegen developer commands. `make demo` and `make test` work on a fresh machine
-# with Python 3.11 and pip: they create .venv and install what they need.
+# with Python >= 3.10 (tested with 3.11) and pip: they create .venv and install
+# what they need.
 
 PYTHON ?= python3
 VENV ?= .venv

@@ -294,6 +294,11 @@ def open_file(path: Path, mode: str) -> h5py.File:
             ) from None
         if is_permission_error(err):
             raise permission_denied(path, err) from None
+        if "already open for read-only" in str(err):
+            raise DataFormatError(
+                f"{path} is open for reading in this process; close its readers "
+                "(H5Dataset.close(), h5py.File.close()) before writing to it"
+            ) from None
         raise damaged(path, err) from None
     try:
         _check_header(file, path)
@@ -304,17 +309,24 @@ def open_file(path: Path, mode: str) -> h5py.File:
 
 
 def open_hdf5(path: Path, mode: str) -> h5py.File:
-    """Open ``path`` with h5py: writers lock it where the file system can."""
+    """Open ``path`` with h5py: writers lock it where the file system can.
+
+    Readers open it as plain ``h5py.File(path)`` does (HDF5's default
+    locking), so the same process can open it with h5py too; a file another
+    process is writing (its lock is taken) is read without locking, and one
+    this process writes with the writer's setting (HDF5 shares the handle).
+    """
     if mode != "r":
         return h5py.File(path, mode, locking="best-effort")
-    try:
-        return h5py.File(path, mode, locking=False)
-    except OSError as err:
-        if "locking flag" not in str(err):
-            raise
-        # This process has the file open for writing; HDF5 shares that handle
-        # and insists on its locking setting.
-        return h5py.File(path, mode, locking="best-effort")
+    for locking in (None, False, "best-effort"):
+        try:
+            return h5py.File(path, mode, locking=locking)
+        except OSError as err:
+            text = str(err)
+            if "lock" not in text:  # not a locking conflict: a real error
+                raise
+            failure = err
+    raise failure
 
 
 def not_found(path: Path) -> InputNotFoundError:

@@ -452,7 +452,10 @@ class H5Dataset:
 def read(
     path: str | os.PathLike[str], index: int | slice | str = ":"
 ) -> Atoms | list[Atoms]:
-    """Read structures from an asegen HDF5 file, like ``ase.io.read``.
+    """Read structures from an asegen HDF5 file, with ``ase.io.read``'s index syntax.
+
+    Unlike ``ase.io.read``, the default ``index=":"`` returns every structure
+    (a list), not the last one.
 
     Parameters
     ----------

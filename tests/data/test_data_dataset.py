@@ -124,3 +124,24 @@ def test_public_constructors_give_the_same_atoms(path, monkeypatch, assert_same_
         assert_same_atoms(first, second)
         assert vars(first).keys() == vars(second).keys()
         assert vars(first.calc).keys() == vars(second.calc).keys()
+
+
+def test_plain_h5py_opens_a_file_an_h5dataset_reads(tmp_path):
+    import h5py
+    from ase.build import bulk
+
+    from asegen.data import H5Dataset, H5Writer, write
+    from asegen.errors import DataFormatError
+
+    path = tmp_path / "cu.h5"
+    write(path, [bulk("Cu")])
+    dataset = H5Dataset(path)
+    assert dataset[0].get_chemical_formula() == "Cu"  # the file is open now
+    with h5py.File(path) as handle:  # the order docs/data-format.md shows
+        assert "structures" in handle
+    with pytest.raises(DataFormatError, match="is open for reading in this process"):
+        H5Writer(path, append=True)
+    dataset.close()
+    with H5Writer(path, append=True) as writer:
+        writer.append(bulk("Au"))
+    assert len(H5Dataset(path)) == 2

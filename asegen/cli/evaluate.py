@@ -159,9 +159,9 @@ def evaluate(
     """  # noqa: D301 (click reads the \b marker as a backspace character)
     import json
 
+    from asegen._formula import parse_formula
     from asegen.data import read_structures
-    from asegen.diffusion.evaluation import evaluate as evaluate_structures
-    from asegen.diffusion.formula import parse_formula
+    from asegen.evaluation import evaluate as evaluate_structures
 
     if formula is not None:
         parse_formula(formula)  # a bad formula fails before any work

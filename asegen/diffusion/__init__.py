@@ -5,8 +5,8 @@ noisers (:mod:`.positions`, :mod:`.types`, :mod:`.cell`) on the SDEs of
 :mod:`.sde`, exact wrapped and reflected scores (:mod:`.wrapped`), the
 fitted process a model carries (:mod:`.process`), the task (:mod:`.task`),
 the sampler (:mod:`.sampler`) behind :class:`DiffusionGenerator`
-(:mod:`.generator`) and the evaluation of generated structures
-(:mod:`.evaluation`).
+(:mod:`.generator`). Generated structures are scored by
+:mod:`asegen.evaluation`.
 """
 
 from asegen.diffusion.api import load_diffusion, sample, train_diffusion

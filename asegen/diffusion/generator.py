@@ -36,7 +36,7 @@ from ase.cell import Cell
 from ase.constraints import FixAtoms
 from ase.data import chemical_symbols
 
-from asegen.diffusion.formula import parse_formula
+from asegen._formula import parse_formula
 from asegen.diffusion.graphs import EdgeCache, state_graph, to_atoms
 from asegen.diffusion.positions import CONFINEMENT
 from asegen.diffusion.process import Process

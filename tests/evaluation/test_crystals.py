@@ -1,4 +1,4 @@
-"""Evaluation of generated structures: validity, matching, neutrality, energies."""
+"""Evaluation of generated crystals: validity, matching, neutrality, energies."""
 
 import json
 
@@ -15,15 +15,17 @@ from click.testing import CliRunner
 
 from asegen.cli import main
 from asegen.data import write
-from asegen.diffusion.evaluation import (
+from asegen.errors import ConfigError, DataFormatError
+from asegen.evaluation import (
     LowerHull,
     charge_neutral,
     evaluate,
     fingerprint_distance,
     min_distance,
 )
-from asegen.diffusion.formula import formula_counts as parse_formula
-from asegen.errors import ConfigError, DataFormatError
+from asegen.evaluation import (
+    formula_counts as parse_formula,
+)
 
 
 def cuau_cell(au=(1, 2), seed=0, rattle=0.02):

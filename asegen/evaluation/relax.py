@@ -10,7 +10,7 @@ import numpy as np
 from ase import Atoms
 from ase.constraints import FixAtoms
 
-from asegen.diffusion.evaluation.metrics import mobile_mask
+from asegen.evaluation.metrics import mobile_mask
 
 __all__ = ["Relaxations", "energy_per_atom", "labelled_energy", "relax", "relax_all"]
 

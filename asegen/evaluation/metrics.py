@@ -15,7 +15,7 @@ from ase import Atoms
 from ase.constraints import FixAtoms
 from ase.formula import Formula
 
-from asegen.diffusion.formula import formula_counts
+from asegen._formula import formula_counts
 
 __all__ = [
     "OXIDATION_STATES",

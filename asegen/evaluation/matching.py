@@ -8,13 +8,13 @@ from typing import Any, NamedTuple
 import numpy as np
 from ase import Atoms
 
-from asegen.diffusion.evaluation.metrics import (
+from asegen.errors import ConfigError
+from asegen.evaluation.metrics import (
     PAIR_CUTOFF,
     Pairs,
     mobile_mask,
     pair_list,
 )
-from asegen.errors import ConfigError
 
 __all__ = [
     "Fingerprint",
@@ -95,7 +95,7 @@ def fingerprint_distance(first: Atoms, second: Atoms) -> float:
     divided by the mean total weight of the two profiles (0 for identical
     profiles, at most 2). Structures with different reduced compositions are
     never compared. Pairs of two fixed atoms (``FixAtoms``, or the template
-    in :func:`~asegen.diffusion.evaluation.evaluate`) are left out: they are
+    in :func:`~asegen.evaluation.evaluate`) are left out: they are
     the same in every fill of one template and would only dilute the
     difference between the fills.
 

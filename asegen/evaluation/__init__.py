@@ -1,4 +1,4 @@
-"""Evaluate generated structures against a reference set (the spec's section 12).
+"""Evaluate generated structures against a reference set, for every generator.
 
 :func:`evaluate` scores a list of samples against the structures a generator
 was trained on and returns an :class:`EvaluationReport` (per-sample arrays,
@@ -34,16 +34,16 @@ charge neutrality), :mod:`.matching` (fingerprints, uniqueness and novelty),
 (:func:`evaluate`, which ties them together).
 """
 
-from asegen.diffusion.evaluation.hull import LowerHull
-from asegen.diffusion.evaluation.matching import fingerprint_distance
-from asegen.diffusion.evaluation.metrics import (
+from asegen._formula import formula_counts
+from asegen.evaluation.hull import LowerHull
+from asegen.evaluation.matching import fingerprint_distance
+from asegen.evaluation.metrics import (
     OXIDATION_STATES,
     charge_neutral,
     min_distance,
 )
-from asegen.diffusion.evaluation.pipeline import evaluate
-from asegen.diffusion.evaluation.report import EvaluationReport, Metric
-from asegen.diffusion.formula import formula_counts
+from asegen.evaluation.pipeline import evaluate
+from asegen.evaluation.report import EvaluationReport, Metric
 
 __all__ = [
     "OXIDATION_STATES",

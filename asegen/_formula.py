@@ -2,7 +2,7 @@
 
 One parser serves :class:`~asegen.diffusion.generator.DiffusionGenerator`
 (the atomic numbers of the atoms to add) and
-:func:`asegen.diffusion.evaluation.evaluate` (the requested composition,
+:func:`asegen.evaluation.evaluate` (the requested composition,
 through :func:`formula_counts`).
 """
 

@@ -14,13 +14,15 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from asegen.diffusion.evaluation.hull import LowerHull, atomic_fractions
-from asegen.diffusion.evaluation.matching import (
+from asegen._formula import formula_counts
+from asegen.errors import ConfigError, DataFormatError
+from asegen.evaluation.hull import LowerHull, atomic_fractions
+from asegen.evaluation.matching import (
     fingerprint,
     match_fingerprints,
     match_pymatgen,
 )
-from asegen.diffusion.evaluation.metrics import (
+from asegen.evaluation.metrics import (
     charge_neutral,
     element_counts,
     in_cell,
@@ -29,14 +31,12 @@ from asegen.diffusion.evaluation.metrics import (
     same_template,
     window_flags,
 )
-from asegen.diffusion.evaluation.relax import (
+from asegen.evaluation.relax import (
     energy_per_atom,
     labelled_energy,
     relax_all,
 )
-from asegen.diffusion.evaluation.report import EvaluationReport
-from asegen.diffusion.formula import formula_counts
-from asegen.errors import ConfigError, DataFormatError
+from asegen.evaluation.report import EvaluationReport
 
 __all__ = ["evaluate"]
 

@@ -14,12 +14,16 @@ PYTEST_ARGS ?= -n 2
 # virtualenv outside the repository: never a dependency of asegen.
 ALIGNN_VENV ?= $(HOME)/.cache/asegen-anchors/alignn-venv
 PARITY_OUT ?= $(CURDIR)/bench-out/parity
+# `make data`: the full reference datasets, regenerated outside git.
+DATA_OUT ?= data-out
+DATA_JOBS ?= 2
 # Universal ML potentials that ship their weights (specs/augment.md, section 6),
 # one virtualenv each, for the optional labeler tests.
 LABELERS_HOME ?= $(HOME)/.cache/asegen-anchors
 LABELERS ?= chgnet==0.4.2 sevenn==0.13.0
 
-.PHONY: help dev demo test lint format docs style parity labelers bench examples clean
+.PHONY: help dev demo test lint format docs style parity labelers bench \
+	data examples clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -103,6 +107,14 @@ bench: $(VENV)/.test  ## run the benchmarks (minutes; results go to bench-out/)
 	mkdir -p bench-out
 	$(PY) benchmarks/neighbours.py | tee bench-out/neighbours.md
 	$(PY) benchmarks/data_io.py | tee bench-out/data_io.md
+
+$(VENV)/.data: pyproject.toml $(VENV)/.base
+	$(PIP) install -e ".[data]"
+	touch $@
+
+data: $(VENV)/.data  ## regenerate the full molecule set into data-out/ (about 35 min)
+	OMP_NUM_THREADS=1 $(PY) scripts/make_molecules.py --out $(DATA_OUT)/molecules \
+		--download-dir $(DATA_OUT)/downloads --jobs $(DATA_JOBS)
 
 examples: $(VENV)/.test  ## run every example at small size
 	for f in examples/*.py; do $(PY) $$f --small || exit 1; done

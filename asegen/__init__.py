@@ -21,6 +21,7 @@ from asegen._version import __version__
 __all__ = [
     "ALIGNNCalculator",
     "Augmenter",
+    "AutoregressivePlacer",
     "DiffusionGenerator",
     "__version__",
     "load",
@@ -30,6 +31,7 @@ __all__ = [
 _LAZY = {
     "ALIGNNCalculator": "asegen.calculators",
     "Augmenter": "asegen.augment",
+    "AutoregressivePlacer": "asegen.placer",
     "DiffusionGenerator": "asegen.diffusion",
     "tune_allocator": "asegen._allocator",
 }
@@ -46,7 +48,8 @@ def load(path: str | os.PathLike, **kwargs: Any) -> Any:
 
     The checkpoint names its model class and the class its task: a
     potential comes back as an ASE calculator (``ALIGNNCalculator`` for
-    ALIGNN), a diffusion model as a ``DiffusionGenerator``. A model that no
+    ALIGNN), a diffusion model as a ``DiffusionGenerator``, a placer as an
+    ``AutoregressivePlacer``. A model that no
     capability serves yet, or an unknown class, is one clear error.
 
     Parameters
@@ -59,7 +62,7 @@ def load(path: str | os.PathLike, **kwargs: Any) -> Any:
 
     Returns
     -------
-    ase.calculators.calculator.Calculator or DiffusionGenerator
+    Calculator, DiffusionGenerator or AutoregressivePlacer
         What serves the stored model.
     """
     from asegen._loading import load as load_by_kind

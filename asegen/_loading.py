@@ -2,7 +2,8 @@
 
 The checkpoint names its model class; the class names its task, and the task
 says what a user gets back: an ASE calculator for a potential, a
-:class:`~asegen.diffusion.generator.DiffusionGenerator` for a diffusion model.
+:class:`~asegen.diffusion.generator.DiffusionGenerator` for a diffusion model,
+an :class:`~asegen.placer.generator.AutoregressivePlacer` for a placer.
 """
 
 from __future__ import annotations
@@ -37,8 +38,12 @@ def load(path: str | os.PathLike, **kwargs: Any) -> Any:
         from asegen.diffusion.generator import DiffusionGenerator
 
         return DiffusionGenerator(model, **kwargs)
+    if model.task == "placer":
+        from asegen.placer.generator import AutoregressivePlacer
+
+        return AutoregressivePlacer(model, **kwargs)
     kind = "a property model" if model.task == "potential" else f"a {model.task} model"
     raise DataFormatError(
         f"{path} holds {kind} ({model.model_name}), which asegen.load cannot serve "
-        "as a calculator; read it with asegen.models.load_checkpoint(path)"
+        "as a calculator or generator; read it with asegen.models.load_checkpoint(path)"
     )

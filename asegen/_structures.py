@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
-from asegen.errors import StructureError
+from asegen.errors import DataFormatError, StructureError
 
-__all__ = ["check_atoms"]
+__all__ = ["check_atoms", "property_value"]
 
 _MIN_PERIODIC_VOLUME = 1e-8  # Å^d: below this the periodic lattice is degenerate
 
@@ -48,3 +48,39 @@ def check_atoms(atoms: Atoms, *, name: str = "structure") -> None:
                 f"there (pbc={pbc.tolist()}); set a cell with atoms.set_cell(...) "
                 "or turn periodicity off with atoms.pbc = False"
             )
+
+
+def property_value(atoms: Atoms, name: str, where: str) -> float:
+    """Return property ``name`` of ``atoms``: ``info``, then calculator results.
+
+    ``energy_per_atom`` is derived from the energy when not stored.
+
+    Raises
+    ------
+    asegen.errors.DataFormatError
+        If the structure does not carry the property (naming ``where``), or
+        it is not a finite number.
+    """
+    results = atoms.calc.results if atoms.calc is not None else {}
+    if name in atoms.info:
+        value = atoms.info[name]
+    elif name in results:
+        value = results[name]
+    elif name == "energy_per_atom" and "energy" in results:
+        value = results["energy"] / len(atoms)
+    else:
+        raise DataFormatError(
+            f"{where} has no property {name!r} (in atoms.info or its calculator "
+            "results); label every structure or stop conditioning on it"
+        )
+    try:
+        number = float(np.asarray(value, dtype=float).reshape(()))
+    except (TypeError, ValueError):
+        raise DataFormatError(
+            f"{where}: property {name!r} = {value!r} is not a number"
+        ) from None
+    if not np.isfinite(number):
+        raise DataFormatError(
+            f"{where}: property {name!r} is {number}; give a finite value"
+        )
+    return number

@@ -196,6 +196,53 @@ def train_diffusion(config: Path | None, **options: Any) -> None:
     _run("score", config, tuple(extra), **options)
 
 
+@train.command("placer")
+@training_options
+@click.option(
+    "--draw-random-samples",
+    type=int,
+    help="Trajectory steps kept per structure and epoch (0: all).  [default: 10]",
+)
+@click.option(
+    "--condition",
+    "conditions",
+    multiple=True,
+    metavar="NAME",
+    help="Condition on atoms.info[NAME] (or relative_atomic_energy, composition); "
+    "repeatable.",
+)
+@click.option(
+    "--condition-type",
+    type=click.Choice(["scalar", "vector", "composition"]),
+    default="scalar",
+    show_default=True,
+    help="Kind of the --condition values (composition: the name 'composition').",
+)
+def train_placer(config: Path | None, **options: Any) -> None:
+    """Train a cG-SchNet placer that builds structures atom by atom.
+
+    CONFIG is an optional YAML/JSON file with `model` (cG-SchNet network:
+    cutoffs, atom_types, sizes, conditions), `train` (engine) and `placer`
+    (trajectories, conditions) sections. The run goes to OUT/version_N like
+    every model's; generate from it with `asegen place`.
+
+    \b
+    Examples:
+      asegen train placer --data molecules.h5 --epochs 100
+      asegen train placer run.yaml --data molecules.h5 --condition gap
+      asegen train placer --data molecules.h5 --condition composition \\
+          --condition-type composition
+    """  # noqa: D301 (click reads the \b marker as a backspace character)
+    extra = []
+    k = options.pop("draw_random_samples")
+    if k is not None:
+        extra.append(f"placer.draw_random_samples={k}")
+    kind = options.pop("condition_type")
+    for name in options.pop("conditions"):
+        extra.append(f"placer.conditions.{name}={kind}")
+    _run("gschnet", config, tuple(extra), **options)
+
+
 def _finetune(base: Path, config: Path | None, options: dict[str, Any]) -> None:
     """``--finetune``: adapters for the --conditioning properties on BASE."""
     from asegen.diffusion.finetune import finetune_diffusion

@@ -19,6 +19,7 @@ import numpy as np
 from ase import Atoms
 from ase.constraints import FixAtoms
 
+from asegen._structures import property_value
 from asegen.diffusion.cell import CellNoiser
 from asegen.diffusion.config import FIELDS, DiffusionConfig
 from asegen.diffusion.noiser import Noiser
@@ -27,7 +28,7 @@ from asegen.diffusion.sde import VESDE, VPSDE
 from asegen.diffusion.types import TypeNoiser
 from asegen.errors import DataFormatError
 
-__all__ = ["Process", "property_value"]
+__all__ = ["Process"]
 
 _PBC = {
     "gas": (False, False, False),
@@ -175,39 +176,3 @@ class Process:
                 f"got {value!r}"
             )
         return index
-
-
-def property_value(atoms: Atoms, name: str, where: str) -> float:
-    """Return property ``name`` of ``atoms``: ``info``, then calculator results.
-
-    ``energy_per_atom`` is derived from the energy when not stored.
-
-    Raises
-    ------
-    asegen.errors.DataFormatError
-        If the structure does not carry the property (naming ``where``), or
-        it is not a finite number.
-    """
-    results = atoms.calc.results if atoms.calc is not None else {}
-    if name in atoms.info:
-        value = atoms.info[name]
-    elif name in results:
-        value = results[name]
-    elif name == "energy_per_atom" and "energy" in results:
-        value = results["energy"] / len(atoms)
-    else:
-        raise DataFormatError(
-            f"{where} has no property {name!r} (in atoms.info or its calculator "
-            "results); label every structure or drop it from diffusion.conditioning"
-        )
-    try:
-        number = float(np.asarray(value, dtype=float).reshape(()))
-    except (TypeError, ValueError):
-        raise DataFormatError(
-            f"{where}: property {name!r} = {value!r} is not a number"
-        ) from None
-    if not np.isfinite(number):
-        raise DataFormatError(
-            f"{where}: property {name!r} is {number}; give a finite value"
-        )
-    return number

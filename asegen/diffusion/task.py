@@ -28,11 +28,12 @@ import torch
 from ase import Atoms
 from torch import Tensor
 
+from asegen._structures import property_value
 from asegen.diffusion.config import DiffusionConfig
 from asegen.diffusion.graphs import state_graph, with_edges
 from asegen.diffusion.noiser import TIME
 from asegen.diffusion.positions import CONFINEMENT
-from asegen.diffusion.process import Process, property_value
+from asegen.diffusion.process import Process
 from asegen.errors import ConfigError
 from asegen.graph import AtomsGraph, batch_graphs
 from asegen.models.base import AtomisticModel

@@ -7,6 +7,7 @@ stress of energy models come from :func:`~asegen.models.potential.predict`.
 from asegen.models.alignn import ALIGNN, ALIGNNConfig
 from asegen.models.base import MODELS, AtomisticModel, Head
 from asegen.models.checkpoint import load_checkpoint, save_checkpoint
+from asegen.models.gschnet import GSchNet, GSchNetConfig
 from asegen.models.potential import predict
 from asegen.models.score import ScoreConfig, ScoreModel
 
@@ -15,6 +16,8 @@ __all__ = [
     "MODELS",
     "ALIGNNConfig",
     "AtomisticModel",
+    "GSchNet",
+    "GSchNetConfig",
     "Head",
     "ScoreConfig",
     "ScoreModel",

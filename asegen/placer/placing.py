@@ -1,0 +1,132 @@
+"""What ``asegen place`` runs: generate, append batch by batch, resume."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ase import Atoms
+
+from asegen.errors import ConfigError
+
+__all__ = ["PlacingSummary", "parse_conditions", "run_placing"]
+
+
+@dataclass(frozen=True)
+class PlacingSummary:
+    """What a call of :func:`run_placing` did."""
+
+    written: int
+    total: int
+    attempts: int
+    failed: int
+
+
+def parse_conditions(items: Sequence[str]) -> dict[str, Any]:
+    """Return ``NAME=VALUE`` items as a mapping (numbers, lists or formulas)."""
+    values: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name or not raw:
+            raise ConfigError(
+                f"--condition {item!r} must look like NAME=VALUE (e.g. gap=4.0, "
+                "composition=C7O2H10, fingerprint=0,1,1)"
+            )
+        parts = raw.split(",")
+        try:
+            numbers = [float(part) for part in parts]
+        except ValueError:
+            values[name] = raw  # a formula
+            continue
+        values[name] = numbers[0] if len(numbers) == 1 else numbers
+    return values
+
+
+def run_placing(
+    model: str | os.PathLike,
+    *,
+    output: str | os.PathLike,
+    n: int,
+    conditions: dict[str, Any] | None = None,
+    template: str | os.PathLike | None = None,
+    seed: int | None = None,
+    batch_size: int = 100,
+    device: str = "auto",
+    **options: Any,
+) -> PlacingSummary:
+    """Place ``n`` attempts' structures into ``output``, resuming what it holds.
+
+    ``options`` are the other arguments of
+    :meth:`~asegen.placer.AutoregressivePlacer.batches` (``max_n_atoms``,
+    ``temperature``, ``grid_spacing``, ``grid_distance_min``). Finished
+    structures are appended batch by batch; a rerun of the same command
+    regenerates the interrupted batch (same seed) and writes only what is
+    missing.
+    """
+    from asegen.augment.io import (
+        OutputWriter,
+        output_format,
+        output_lock,
+        read_existing,
+    )
+    from asegen.data import read_structures
+    from asegen.placer.generator import AutoregressivePlacer
+
+    fmt = output_format(output)
+    start = None
+    if template is not None:
+        images = read_structures(template)
+        if len(images) != 1:
+            raise ConfigError(f"{template} holds {len(images)} structures; give one")
+        start = images[0]
+    placer = AutoregressivePlacer.load(model, device=device)
+    with output_lock(output):
+        done = read_existing(output, fmt)
+        seed, first, skip = _resume_point(done, seed, batch_size, output)
+        written = attempts = failed = 0
+        with OutputWriter(output, fmt) as writer:
+            for batch in placer.batches(
+                n,
+                conditions,
+                template=start,
+                seed=seed,
+                batch_size=batch_size,
+                start=first,
+                **options,
+            ):
+                attempts += batch.attempts
+                failed += batch.failed
+                for atoms in batch.structures[skip:]:
+                    writer.write(atoms)
+                    written += 1
+                skip = 0
+    return PlacingSummary(written, len(done) + written, attempts, failed)
+
+
+def _resume_point(
+    done: list[Atoms], seed: int | None, batch_size: int, output: str | os.PathLike
+) -> tuple[int | None, int, int]:
+    """Return the seed, the batch to start with and how many of it are written."""
+    if not done:
+        return seed, 0, 0
+    info = done[-1].info
+    if info.get("generator") != "placer" or "seed" not in info:
+        raise ConfigError(
+            f"{output} holds structures that asegen place did not write; use another "
+            "output"
+        )
+    stored = int(info["seed"])
+    if seed is not None and seed != stored:
+        raise ConfigError(
+            f"{output} holds structures of seed {stored}; rerun with --seed {stored} "
+            "to continue it, or write to another output"
+        )
+    if int(info["batch_size"]) != batch_size:
+        raise ConfigError(
+            f"{output} was written with --batch-size {info['batch_size']}; use it "
+            "again to continue the same attempts"
+        )
+    last = int(info["batch"])
+    return stored, last, sum(int(a.info.get("batch", -1)) == last for a in done)

@@ -14,6 +14,11 @@ PYTEST_ARGS ?= -n 2
 # virtualenv outside the repository: never a dependency of asegen.
 ALIGNN_VENV ?= $(HOME)/.cache/asegen-anchors/alignn-venv
 PARITY_OUT ?= $(CURDIR)/bench-out/parity
+# schnetpack-gschnet, the anchor of AutoregressivePlacer (specs/gschnet.md,
+# section 1), in its own virtualenv: never a dependency of asegen. GitHub at
+# the spec's commit by default; GSCHNET_SRC=<checkout> for a local copy.
+GSCHNET_VENV ?= $(HOME)/.cache/asegen-anchors/gschnet-venv
+GSCHNET_SRC ?= git+https://github.com/atomistic-machine-learning/schnetpack-gschnet@f60addfddad4677f4437318c923fb9f29a2a254f
 # `make data`: the full reference datasets, regenerated outside git.
 DATA_OUT ?= data-out
 DATA_JOBS ?= 2
@@ -22,7 +27,7 @@ DATA_JOBS ?= 2
 LABELERS_HOME ?= $(HOME)/.cache/asegen-anchors
 LABELERS ?= chgnet==0.4.2 sevenn==0.13.0
 
-.PHONY: help dev demo test lint format docs style parity labelers bench \
+.PHONY: help dev demo test lint format docs style parity gschnet-anchor labelers bench \
 	data examples clean
 
 help:  ## list the targets
@@ -74,6 +79,23 @@ parity: $(VENV)/.test $(ALIGNN_VENV)/.installed  ## from_alignn against alignn i
 	cd $(PARITY_OUT) && $(ALIGNN_VENV)/bin/python $(CURDIR)/benchmarks/alignn/parity.py \
 		anchor $(PARITY_OUT)/float32
 	$(PY) benchmarks/alignn/parity.py compare $(PARITY_OUT)/float32
+
+$(GSCHNET_VENV)/.installed:
+	$(PYTHON) -m venv $(GSCHNET_VENV)
+	$(GSCHNET_VENV)/bin/python -m pip install -q "$(TORCH)"
+	$(GSCHNET_VENV)/bin/python -m pip install -q "numpy<2.4" sympy ase h5py pyyaml \
+		hydra-core "$(TORCH)" pytorch_lightning torchmetrics hydra-colorlog rich \
+		fasteners dirsync torch-ema "matscipy>=1.1.0" tensorboard tensorboardX tqdm \
+		protobuf progressbar petname vesin rdkit
+	# schnetpack 2.2.0 declares Python >= 3.12 but runs on 3.11 (spec section 1)
+	$(GSCHNET_VENV)/bin/python -m pip download -q schnetpack==2.2.0 --no-deps \
+		--ignore-requires-python -d $(GSCHNET_VENV)/dl
+	$(GSCHNET_VENV)/bin/python -m pip install -q --no-deps --ignore-requires-python \
+		$(GSCHNET_VENV)/dl/schnetpack-2.2.0-py3-none-any.whl
+	$(GSCHNET_VENV)/bin/python -m pip install -q --no-deps "$(GSCHNET_SRC)"
+	touch $@
+
+gschnet-anchor: $(GSCHNET_VENV)/.installed  ## the cG-SchNet anchor's own venv, for benchmarks/placer
 
 labelers: $(VENV)/.test  ## augment with CHGNet and SevenNet (own venvs; slow)
 	for pkg in $(LABELERS); do \

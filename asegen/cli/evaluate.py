@@ -1,4 +1,4 @@
-"""``asegen evaluate``: score generated structures against a reference set."""
+"""``asegen evaluate``: score generated structures or molecules against a reference."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from asegen.errors import ConfigError
 
 __all__ = ["evaluate"]
 
@@ -15,10 +17,69 @@ __all__ = ["evaluate"]
 @click.option(
     "--reference",
     "-r",
-    required=True,
     type=click.Path(path_type=Path),
+    default=None,
     help="Reference (training) structures: sets the validity threshold, decides "
-    "novelty and, with energy labels, the convex hull.",
+    "novelty and, with energy labels, the convex hull. Required for crystals; "
+    "optional with --molecules (novelty; SMILES from info['smiles'] where set).",
+)
+@click.option(
+    "--molecules",
+    is_flag=True,
+    help="Evaluate molecules by RDKit bond perception instead (needs "
+    'pip install "asegen[molecules]"): --reference, --json and the options marked '
+    "[molecules] apply; the others are for crystals only.",
+)
+@click.option(
+    "--charge",
+    type=int,
+    default=0,
+    show_default=True,
+    help="[molecules] Total charge of each molecule; other than 0 it needs "
+    "--allow-charged-fragments (RDKit places it as formal charges).",
+)
+@click.option(
+    "--allow-charged-fragments",
+    is_flag=True,
+    help="[molecules] Let RDKit place formal charges ([C-]#[O+], nitro) and count "
+    "charge-separated molecules as valid.",
+)
+@click.option(
+    "--allow-radicals",
+    is_flag=True,
+    help="[molecules] Count molecules with radical electrons as valid.",
+)
+@click.option(
+    "--isomeric",
+    is_flag=True,
+    help="[molecules] Isomeric SMILES (stereo from 3-D) for uniqueness and novelty.",
+)
+@click.option(
+    "--huckel",
+    is_flag=True,
+    help="[molecules] Connectivity from extended Hückel theory instead of "
+    "connect-the-dots.",
+)
+@click.option(
+    "--vdw",
+    is_flag=True,
+    help="[molecules] Connectivity from van der Waals radii instead of "
+    "connect-the-dots.",
+)
+@click.option(
+    "--cov-factor",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.3,
+    show_default=True,
+    help="[molecules] Factor on covalent radii; only with --vdw.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="[molecules] Seconds per molecule before it counts as 'timeout'; 0: "
+    "none. POSIX only (SIGALRM).",
 )
 @click.option(
     "--calculator",
@@ -122,7 +183,16 @@ __all__ = ["evaluate"]
 )
 def evaluate(
     samples: Path,
-    reference: Path,
+    reference: Path | None,
+    molecules: bool,
+    charge: int,
+    allow_charged_fragments: bool,
+    allow_radicals: bool,
+    isomeric: bool,
+    huckel: bool,
+    vdw: bool,
+    cov_factor: float,
+    timeout: float,
     calculator: str | None,
     formula: str | None,
     template: Path | None,
@@ -142,12 +212,20 @@ def evaluate(
 ) -> None:
     """Evaluate generated SAMPLES against the --reference set.
 
-    Prints a table of validity (minimum pair distance against the
-    reference's), atoms inside the cell, template and confinement checks,
-    composition match, charge neutrality, uniqueness and novelty, and, with
-    --calculator, energies after relaxation (cell fixed, FixAtoms respected)
-    and the fraction within --hull-threshold of the reference's convex hull.
+    Crystals, slabs and clusters (default): prints a table of validity
+    (minimum pair distance against the reference's), atoms inside the cell,
+    template and confinement checks, composition match, charge neutrality,
+    uniqueness and novelty, and, with --calculator, energies after
+    relaxation (cell fixed, FixAtoms respected) and the fraction within
+    --hull-threshold of the reference's convex hull.
     SAMPLES and --reference are any file ASE reads, asegen HDF5, or folders.
+
+    Molecules (--molecules): RDKit perceives the bonds of each sample
+    (rdDetermineBonds: connectivity, bond orders, sanitisation, radical and
+    formal-charge checks) and writes canonical SMILES; prints validity,
+    connectivity, uniqueness, novelty against --reference and the count of
+    each status, with the RDKit version and options (numbers depend on the
+    checker and its options: report them).
 
     \b
     Examples:
@@ -156,11 +234,36 @@ def evaluate(
           --calculator '+ase.calculators.emt.EMT()' --json eval.json
       asegen evaluate fills.xyz -r slabs.h5 --template slab.traj \\
           --formula Cu9Au3 --confinement 9.5 13.0
+      asegen evaluate molecules.xyz --molecules -r train.db --json eval.json
     """  # noqa: D301 (click reads the \b marker as a backspace character)
-    import json
-
-    from asegen._formula import parse_formula
     from asegen.data import read_structures
+
+    _check_mode(molecules)
+    if molecules:
+        from asegen.evaluation import evaluate_molecules
+
+        scores = evaluate_molecules(
+            read_structures(samples),
+            None if reference is None else read_structures(reference),
+            charge=charge,
+            allow_charged_fragments=allow_charged_fragments,
+            allow_radicals=allow_radicals,
+            isomeric=isomeric,
+            huckel=huckel,
+            vdw=vdw,
+            cov_factor=cov_factor,
+            timeout=timeout,
+            progress=True,
+        )
+        click.echo(scores.table())
+        _write_json(scores, json_path)
+        return
+    if reference is None:
+        raise ConfigError(
+            "--reference is required to evaluate crystals (add -r TRAIN), or add "
+            "--molecules to evaluate molecules"
+        )
+    from asegen._formula import parse_formula
     from asegen.evaluation import evaluate as evaluate_structures
 
     if formula is not None:
@@ -191,9 +294,39 @@ def evaluate(
     if not no_plot:
         report.plot(plot)
         click.echo(f"wrote {plot}")
-    if json_path is not None:
-        json_path.write_text(json.dumps(report.to_dict(), indent=1))
-        click.echo(f"wrote {json_path}")
+    _write_json(report, json_path)
+
+
+_MOLECULE_ONLY = (
+    "charge", "allow_charged_fragments", "allow_radicals", "isomeric", "huckel",
+    "vdw", "cov_factor", "timeout",
+)  # fmt: skip
+_CRYSTAL_ONLY = (
+    "calculator", "formula", "template", "n_template", "confinement", "steps",
+    "fmax", "optimizer", "hull_threshold", "validity_factor", "match_tol",
+    "matcher", "recompute_reference", "plot", "no_plot",
+)  # fmt: skip
+
+
+def _check_mode(molecules: bool) -> None:
+    """Refuse options of the other evaluator, naming the first one given."""
+    ctx = click.get_current_context()
+    others = _CRYSTAL_ONLY if molecules else _MOLECULE_ONLY
+    for name in others:
+        if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE:
+            flag = "--" + name.replace("_", "-")
+            fix = "leave it out" if molecules else "add --molecules"
+            what = "crystals" if molecules else "molecules"
+            raise ConfigError(f"{flag} applies only to {what}: {fix}")
+
+
+def _write_json(report: Any, path: Path | None) -> None:
+    """Write ``report.to_dict()`` to ``path`` (when given) and say so."""
+    import json
+
+    if path is not None:
+        path.write_text(json.dumps(report.to_dict(), indent=1))
+        click.echo(f"wrote {path}")
 
 
 def _calculator(spec: str) -> Any:
@@ -201,7 +334,6 @@ def _calculator(spec: str) -> Any:
     import yaml
 
     from asegen.augment.specs import build_calculator
-    from asegen.errors import ConfigError
 
     value: Any = spec
     if spec.lstrip().startswith("{"):

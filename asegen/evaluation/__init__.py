@@ -32,6 +32,13 @@ charge neutrality), :mod:`.matching` (fingerprints, uniqueness and novelty),
 :mod:`.relax` (energies and relaxation), :mod:`.hull` (:class:`LowerHull`),
 :mod:`.report` (:class:`EvaluationReport`) and :mod:`.pipeline`
 (:func:`evaluate`, which ties them together).
+
+Molecules
+    :func:`evaluate_molecules` perceives bonds with RDKit (optional:
+    ``pip install "asegen[molecules]"``) and reports validity, connectivity,
+    uniqueness and novelty of canonical SMILES in a :class:`MoleculeReport`;
+    :mod:`.perception` holds the per-molecule pipeline, :mod:`.molecules`
+    the metrics.
 """
 
 from asegen._formula import formula_counts
@@ -42,6 +49,7 @@ from asegen.evaluation.metrics import (
     charge_neutral,
     min_distance,
 )
+from asegen.evaluation.molecules import MoleculeReport, evaluate_molecules
 from asegen.evaluation.pipeline import evaluate
 from asegen.evaluation.report import EvaluationReport, Metric
 
@@ -50,8 +58,10 @@ __all__ = [
     "EvaluationReport",
     "LowerHull",
     "Metric",
+    "MoleculeReport",
     "charge_neutral",
     "evaluate",
+    "evaluate_molecules",
     "fingerprint_distance",
     "formula_counts",
     "min_distance",

@@ -30,6 +30,26 @@ def _fraction(key: str, label: str, flags: Iterable[bool | None]) -> Metric:
     return Metric(key, label, hits / len(known) if known else None, hits, len(known))
 
 
+def metric_table(rows: Iterable[Metric]) -> str:
+    """Return metrics as a plain-text table: label, value, count (of total)."""
+    cells = [("metric", "value", "count")]
+    for m in rows:
+        value = "" if m.value is None else f"{m.value:.3f}"
+        count = "" if m.count is None else str(m.count)
+        if m.total is not None:
+            count = f"{m.count}/{m.total}"
+        cells.append((m.label, value, count))
+    w0, w1, w2 = (max(len(r[c]) for r in cells) for c in range(3))
+    lines = [f"{a:<{w0}}  {b:>{w1}}  {c:>{w2}}" for a, b, c in cells]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def metric_summary(rows: Iterable[Metric]) -> dict[str, dict[str, Any]]:
+    """Return metrics as JSON-ready data: key -> value, count, total."""
+    return {m.key: {"value": m.value, "count": m.count, "total": m.total} for m in rows}
+
+
 def _nan_stats(values: np.ndarray | None) -> tuple[float, float, float]:
     if values is None or not np.isfinite(values).any():
         return math.nan, math.nan, math.nan
@@ -190,19 +210,7 @@ class EvaluationReport:
 
     def table(self) -> str:
         """Return the summary as a plain-text table: metric, value, count."""
-        rows = [("metric", "value", "count")]
-        for m in self.metrics():
-            value = "" if m.value is None else f"{m.value:.3f}"
-            count = "" if m.count is None else str(m.count)
-            if m.total is not None:
-                count = f"{m.count}/{m.total}"
-            rows.append((m.label, value, count))
-        widths = [max(len(r[c]) for r in rows) for c in range(3)]
-        lines = [
-            f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows
-        ]
-        lines.insert(1, "-" * len(lines[0]))
-        return "\n".join(lines)
+        return metric_table(self.metrics())
 
     def to_dict(self) -> dict[str, Any]:
         """Return settings, summary and per-sample values as JSON-ready data."""
@@ -215,10 +223,7 @@ class EvaluationReport:
                 for v in np.asarray(values, dtype=object).tolist()
             ]
 
-        summary = {
-            m.key: {"value": m.value, "count": m.count, "total": m.total}
-            for m in self.metrics()
-        }
+        summary = metric_summary(self.metrics())
         names = [
             "min_distance", "valid", "in_cell", "unique", "novel", "neutral",
             "composition_match", "template_unchanged", "in_window",

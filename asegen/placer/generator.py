@@ -359,7 +359,7 @@ class AutoregressivePlacer:
                         types[rows] = torch.tensor([z for _, _, z in placing])
                         types = types.to(owner.device)
                         log_d = self.model.distance_log_probs(h, types[owner])
-                    log_d, owner_cpu = log_d.double().cpu(), owner.cpu()
+                    log_d, owner_cpu = log_d.float().cpu(), owner.cpu()
                     for row, m, z in placing:
                         position = self._position(
                             states[m],
@@ -451,8 +451,13 @@ class AutoregressivePlacer:
             r = torch.multinomial(log_d.sum(0).softmax(0), 1, generator=generator)
             return origin + np.array([float(centres[r[0]]), 0.0, 0.0])
         placed = torch.from_numpy(np.array(state.positions).reshape(-1, 3))
+        placed = placed.to(log_d.dtype)
         references = torch.cat(
-            [placed[focus][None], torch.from_numpy(origin)[None], placed[members]]
+            [
+                placed[focus][None],
+                torch.from_numpy(origin)[None].to(placed),
+                placed[members],
+            ]
         )
         on_focus = torch.zeros(len(references), dtype=torch.bool)
         on_focus[0] = True
@@ -467,7 +472,7 @@ class AutoregressivePlacer:
             temperature,
             generator,
         )
-        return position.numpy()
+        return position.numpy().astype(np.float64)
 
 
 def _info_value(value: Any) -> Any:

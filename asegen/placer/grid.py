@@ -11,9 +11,10 @@ The anchor evaluates every one of the 153,058 points of the default grid for
 every member. Here the points are grouped by their distance bin from the
 focus, which two members (the focus token and the focus atom) see alike: their
 summed log-probability ``l_f`` bounds a point's total from above, since every
-other term is a log-probability (at most 0). Bins are visited from the highest
-``l_f`` down, and the visit stops once ``l_f`` falls ``margin`` below the best
-total found; the mass left out is then below ``K exp(-margin / T)`` of the best
+other term is a log-probability (at most 0). The points with the highest
+``l_f`` are evaluated first; their best total less a ``margin`` is a level
+that no point with a lower ``l_f`` can reach, so only the points above it are
+evaluated. The mass left out is below ``K exp(-margin / T)`` of the best
 point's for ``K`` points, and ``margin = T (ln K + 14)`` keeps it under 1e-6:
 the same distribution, usually from a small fraction of the points. In a
 periodic cell so small that an image of the focus lies within reach of the
@@ -30,14 +31,14 @@ from torch import Tensor
 
 __all__ = ["ShellGrid"]
 
-# points evaluated together while visiting bins (a chunk of work, not a limit)
-_CHUNK = 4096
+# points evaluated first, to find a total the others must come close to
+_FIRST = 2048
 # the left-out mass is below exp(-_TAIL) of the best point's
 _TAIL = 14.0
 
 
 class ShellGrid:
-    """The candidate offsets around a focus, grouped by distance bin.
+    """The candidate offsets around a focus, with their distance bins.
 
     Parameters
     ----------
@@ -63,18 +64,20 @@ class ShellGrid:
         centres = bin_centres.detach().cpu().double().numpy()
         step = centres[1] - centres[0]
         bins = np.clip(np.round((radius - centres[0]) / step), 0, len(centres) - 1)
-        order = np.argsort(bins, kind="stable")
-        self.offsets = torch.from_numpy(points[order])
-        self.bins = torch.from_numpy(bins[order].astype(np.int64))
-        used, counts = np.unique(bins[order].astype(np.int64), return_counts=True)
-        self.shell_bins = torch.from_numpy(used)
-        self.shell_start = torch.from_numpy(np.concatenate([[0], np.cumsum(counts)]))
+        self.offsets = torch.from_numpy(points)
+        self.bins = torch.from_numpy(bins.astype(np.int64))
         self.centres = torch.from_numpy(centres)
         self.r_max = float(r_max)
         self.step = float(step)
 
     def __len__(self) -> int:
         return int(self.offsets.shape[0])
+
+    def _offsets(self, dtype: torch.dtype) -> Tensor:
+        """Return the offsets in ``dtype`` (converted once)."""
+        if self.offsets.dtype != dtype:
+            self.offsets = self.offsets.to(dtype)
+        return self.offsets
 
     def sample(
         self,
@@ -131,52 +134,39 @@ class ShellGrid:
             ``(P,)`` the summed log-probabilities (not tempered).
         """
         dtype = log_probs.dtype
-        offsets = self.offsets.to(dtype)
+        offsets = self._offsets(dtype)
+        cell = cell.to(dtype)
         inverse = torch.linalg.inv(cell) if bool(pbc.any()) else None
         if inverse is not None:  # an image of the focus within reach: no bound
             spacing = 1.0 / torch.linalg.vector_norm(inverse[:, pbc], dim=0)
             if bool((spacing < 2 * self.r_max).any()):
                 focus_rows = torch.zeros_like(focus_rows)
-        focus_log = log_probs[focus_rows].sum(0)[self.shell_bins]  # (shells,)
-        others = ~focus_rows
-        refs = references[others]
-        other_log = log_probs[others]
+        bound = log_probs[focus_rows].sum(0)[self.bins]  # (K,): a point's best total
+        refs, other_log = references[~focus_rows], log_probs[~focus_rows]
+
+        def totals(index: Tensor) -> Tensor:
+            total = bound[index]
+            if not len(refs):
+                return total
+            if inverse is None:  # |o + a|^2 = |o|^2 + 2 o.a + |a|^2: a matmul
+                apart = focus - refs  # (M', 3)
+                o = offsets[index]
+                d2 = (
+                    (o * o).sum(1) + 2 * (apart @ o.T) + (apart * apart).sum(1)[:, None]
+                )
+                d = d2.clamp_min(0).sqrt()
+            else:
+                frac = (focus + offsets[index] - refs[:, None]) @ inverse
+                frac = frac - torch.round(frac) * pbc.to(dtype)
+                d = torch.linalg.vector_norm(frac @ cell, dim=2)
+            b = ((d - self.centres[0].to(dtype)) * (1 / self.step)).round_()
+            b = b.clamp_(0, len(self.centres) - 1).long()
+            return total + other_log.gather(1, b).sum(0)
+
+        # the most promising points give a total that every kept point must
+        # reach within the margin; then all points whose bound allows it
+        first = torch.topk(bound, min(_FIRST, len(bound))).indices
+        best = float(totals(first).max())
         margin = temperature * (math.log(len(self)) + _TAIL)
-        visit = torch.argsort(focus_log, descending=True)
-        best = -math.inf
-        kept_points, kept_totals = [], []
-        k = 0
-        while k < len(visit):
-            if float(focus_log[visit[k]]) < best - margin:
-                break
-            chunk, size = [], 0
-            while k < len(visit) and size < _CHUNK:
-                shell = int(visit[k])
-                start, stop = (
-                    int(self.shell_start[shell]),
-                    int(self.shell_start[shell + 1]),
-                )
-                chunk.append(torch.arange(start, stop))
-                size += stop - start
-                k += 1
-            index = torch.cat(chunk)
-            points = focus + offsets[index]
-            total = log_probs[focus_rows].sum(0)[self.bins[index]]
-            if len(refs):
-                vectors = points[None] - refs[:, None]  # (M', P, 3)
-                if inverse is not None:
-                    frac = vectors @ inverse
-                    frac = frac - torch.round(frac) * pbc.to(dtype)
-                    vectors = frac @ cell
-                d = torch.linalg.vector_norm(vectors, dim=2)
-                b = (
-                    ((d - self.centres[0]) / self.step)
-                    .round()
-                    .clamp(0, len(self.centres) - 1)
-                    .long()
-                )
-                total = total + other_log.gather(1, b).sum(0)
-            best = max(best, float(total.max()))
-            kept_points.append(points)
-            kept_totals.append(total)
-        return torch.cat(kept_points), torch.cat(kept_totals)
+        index = torch.nonzero(bound >= best - margin).squeeze(1)
+        return focus + offsets[index], totals(index)

@@ -5,7 +5,8 @@ is an error that names the closest valid key, and every value is checked
 against its field's type annotation (:func:`check_type`: a wrong type or a
 NaN or infinite number is an error naming the key and the expected type);
 ``--set a.b=c`` overrides use :func:`apply_overrides`. YAML is read with
-``yaml.safe_load`` only.
+a safe loader only (``yaml.SafeLoader``, refusing
+duplicate keys).
 """
 
 from __future__ import annotations
@@ -202,21 +203,77 @@ def _has_nonfinite(value: object) -> bool:
     return False
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping."""
+
+
+def _unique_keys(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, typing.Hashable):
+            continue  # construct_mapping reports it
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the key {key!r} is given twice", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_keys
+)
+
+
+def _unique_json_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise ValueError(f"the key {key!r} is given twice")
+        data[key] = value
+    return data
+
+
 def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a YAML or JSON file into a dictionary (YAML via ``safe_load``)."""
+    """Read a YAML or JSON file into a dictionary (YAML via a safe loader).
+
+    Raises
+    ------
+    InputNotFoundError
+        If ``path`` is not a file.
+    ConfigError
+        If the file cannot be read (permissions, not text), is not valid YAML
+        or JSON, gives a key twice, is empty, or holds no mapping.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputNotFoundError(f"config file {path} does not exist")
-    text = path.read_text()
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as err:
-        first = str(err).splitlines()[0]
+        text = path.read_text(encoding="utf-8")
+    except PermissionError:
         raise ConfigError(
-            f"{path} is not valid {path.suffix[1:] or 'YAML'}: {first}"
+            f"config file {path}: permission denied; make it readable (chmod)"
+        ) from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path} is not a text file (byte {err.start} is not UTF-8); "
+            "give a YAML or JSON config"
+        ) from None
+    try:
+        if path.suffix == ".json":
+            data = json.loads(text, object_pairs_hook=_unique_json_keys)
+        else:
+            data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader
+    except (ValueError, yaml.YAMLError) as err:
+        mark = getattr(err, "problem_mark", None)
+        where = "" if mark is None else f" (line {mark.line + 1})"
+        first = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(
+            f"{path} is not valid {path.suffix[1:] or 'YAML'}: {first}{where}"
         ) from None
     if data is None:
-        return {}
+        raise ConfigError(f"{path} holds no settings; write the config in it")
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of keys to values")
     return data
@@ -226,15 +283,23 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
     """Apply ``key=value`` / ``a.b=value`` overrides; values are parsed as YAML."""
     for item in overrides:
         key, sep, raw = item.partition("=")
-        if not sep or not key:
+        if not sep or not all(key.split(".")):
             raise ConfigError(
                 f"override '{item}' must look like key=value or a.b=value"
             )
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise ConfigError(
+                f"override '{item}': the value is not valid YAML ({problem}); "
+                "quote it or complete it"
+            ) from None
         node = data
         *parents, leaf = key.split(".")
         for part in parents:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override '{item}': '{part}' is not a section")
-        node[leaf] = yaml.safe_load(raw)
+        node[leaf] = value
     return data

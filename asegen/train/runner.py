@@ -139,7 +139,7 @@ def _split_train(
 
 def _qualify(item: str, task: type[Task]) -> str:
     key = item.partition("=")[0]
-    if key.split(".")[0] in ("model", "train", task.section):
+    if not key or key.split(".")[0] in ("model", "train", task.section):
         return item
     field = key.split(".")[0]
     if field in _ENGINE_FIELDS:

@@ -25,6 +25,7 @@ bit-identical, with a ``FixAtoms`` constraint.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -37,16 +38,35 @@ from ase.constraints import FixAtoms
 from ase.data import chemical_symbols
 
 from asegen._formula import parse_formula
+from asegen._structures import check_atoms
 from asegen.diffusion.graphs import EdgeCache, state_graph, to_atoms
 from asegen.diffusion.positions import CONFINEMENT
 from asegen.diffusion.process import Process
 from asegen.diffusion.sampler import denoise, progress_bar
 from asegen.diffusion.types import COMPOSITION
-from asegen.errors import ConfigError, DataFormatError
+from asegen.errors import ConfigError, DataFormatError, StructureError
 from asegen.models.base import AtomisticModel
 from asegen.models.options import resolve_device, resolve_dtype
 
-__all__ = ["DiffusionGenerator", "parse_cell", "parse_formula"]
+__all__ = ["DiffusionGenerator", "check_template", "parse_cell", "parse_formula"]
+
+
+def check_template(template: Atoms, name: str = "the template") -> None:
+    """Refuse a template with non-finite positions, a degenerate cell or a non-element.
+
+    Raises
+    ------
+    asegen.errors.StructureError
+        Naming ``name``, the atom and the fault.
+    """
+    check_atoms(template, name=name)
+    numbers = template.numbers
+    bad = np.flatnonzero((numbers < 1) | (numbers >= len(chemical_symbols)))
+    if bad.size:
+        raise StructureError(
+            f"{name} has atomic number {numbers[bad[0]]} (atom {bad[0]}), which is "
+            "no element; fix the template"
+        )
 
 
 def parse_cell(cell: Any) -> np.ndarray:
@@ -57,7 +77,13 @@ def parse_cell(cell: Any) -> np.ndarray:
         raise ConfigError(
             f"cannot read the cell {cell!r}; give 3, 6 or 9 numbers"
         ) from None
+    if not np.isfinite(values).all():
+        raise ConfigError(f"the cell {values.ravel().tolist()} holds a NaN or infinity")
     if values.size in (3, 6):
+        if (values.ravel()[:3] <= 0).any():
+            raise ConfigError(
+                f"the cell lengths {values.ravel()[:3].tolist()} must be positive"
+            )
         values = Cell.new(values.ravel()).array
     elif values.size == 9:
         values = values.reshape(3, 3)
@@ -66,7 +92,7 @@ def parse_cell(cell: Any) -> np.ndarray:
             f"a cell is 3 lengths, 6 lengths and angles or a 3x3 matrix; got "
             f"{values.size} numbers"
         )
-    if not np.isfinite(values).all() or abs(np.linalg.det(values)) < 1e-6:
+    if abs(np.linalg.det(values)) < 1e-6:
         raise ConfigError(f"the cell {values.tolist()} has no volume; give a real cell")
     return values
 
@@ -213,8 +239,17 @@ class DiffusionGenerator:
         ``batch_size``, ``steps``, ``guidance`` and ``target_<name>`` of each
         conditioning value.
         """
-        if n_samples < 1 or batch_size < 1 or steps < 1:
-            raise ConfigError("n_samples, batch_size and steps must be at least 1")
+        for name, value in (
+            ("n_samples", n_samples),
+            ("batch_size", batch_size),
+            ("steps", steps),
+        ):
+            if value < 1:
+                raise ConfigError(f"{name} must be at least 1, got {value}")
+        if seed is not None and seed < 0:
+            raise ConfigError(f"seed must be 0 or more, got {seed}")
+        if not math.isfinite(guidance):
+            raise ConfigError(f"guidance must be a finite number, got {guidance}")
         initial, labels, fields = self._request(**request)
         seed = int(torch.randint(2**31, ()).item()) if seed is None else int(seed)
         counts = [
@@ -270,6 +305,7 @@ class DiffusionGenerator:
         new = self._new_numbers(formula, atomic_numbers, n_atoms)
         start = template.copy() if template is not None else Atoms(pbc=process.pbc)
         if template is not None:
+            check_template(template)
             start.set_constraint(FixAtoms(indices=range(len(template))))
         fields = [f for f in ("cell", "positions", "types") if f in process.noisers]
         if cell is not None:
@@ -293,15 +329,26 @@ class DiffusionGenerator:
             vocabulary = process.vocabulary
             counts = [sum(1 for z in new if z == v) for v in vocabulary]
             labels[COMPOSITION] = torch.tensor([counts], dtype=torch.int64)
-        if process.pbc == (True, True, False):
+        surface = process.pbc == (True, True, False)
+        if confinement is not None and not surface:
+            raise ConfigError(
+                f"confinement {list(confinement)} applies to surface models only; "
+                "this model generates whole structures: leave it out"
+            )
+        if surface:
             window = confinement
             if window is None and template is not None:
                 window = template.info.get(CONFINEMENT)
             window = process.confinement if window is None else window
-            if window is None or len(window) != 2 or not window[0] < window[1]:
+            if window is None:
                 raise ConfigError(
                     "a surface model needs the confinement window: give "
                     "confinement=(lo, hi) in Å along the surface normal"
+                )
+            if len(window) != 2 or not window[0] < window[1]:
+                raise ConfigError(
+                    f"the confinement window {list(window)} is not (lo, hi) with "
+                    "lo < hi in Å along the surface normal"
                 )
             labels[CONFINEMENT] = torch.tensor([list(map(float, window))])
         for name in process.properties:

@@ -55,11 +55,22 @@ def run_sampling(
     )
     from asegen.augment.specs import build_calculator
     from asegen.data import read_structures
-    from asegen.diffusion.generator import DiffusionGenerator
+    from asegen.diffusion.generator import DiffusionGenerator, check_template
 
+    for flag, value, least in (
+        ("-n", n_samples, 1),
+        ("--batch-size", batch_size, 1),
+        ("--relax-steps", relax_steps, 0),
+    ):
+        if value < least:
+            raise ConfigError(f"{flag} must be at least {least}, got {value}")
+    if not fmax > 0:
+        raise ConfigError(f"--fmax must be a positive number of eV/Å, got {fmax}")
     fmt = output_format(output)
     calculator = build_calculator(relax) if relax else None
     start = None if template is None else _one(read_structures(template), template)
+    if start is not None:
+        check_template(start, f"the template {template}")
     if request.get("confinement") is not None:
         request["confinement"] = tuple(request["confinement"])
     generator = DiffusionGenerator.load(model, device=device)

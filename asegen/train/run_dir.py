@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from asegen._run_layout import CHECKPOINTS
+from asegen.data._layout import permission_denied
+from asegen.errors import ConfigError
 
 __all__ = ["MetricsLog", "latest_run", "new_run"]
 
@@ -25,12 +27,27 @@ def _versions(out: Path) -> list[tuple[int, Path]]:
 
 
 def new_run(out: str | os.PathLike) -> Path:
-    """Create and return ``out/version_N`` with the next free ``N``."""
+    """Create and return ``out/version_N`` with the next free ``N``.
+
+    Raises
+    ------
+    asegen.errors.ConfigError
+        If ``out`` is a file or lies in one.
+    asegen.errors.DataFormatError
+        If this user may not create folders there (permission denied).
+    """
     out = Path(out)
     versions = _versions(out)
     number = versions[-1][0] + 1 if versions else 0
     run = out / f"version_{number}"
-    (run / CHECKPOINTS).mkdir(parents=True)
+    try:
+        (run / CHECKPOINTS).mkdir(parents=True)
+    except (NotADirectoryError, FileExistsError):
+        raise ConfigError(
+            f"the runs folder {out} is a file or lies in one; give a folder (--out)"
+        ) from None
+    except PermissionError as err:
+        raise permission_denied(out, err) from None
     return run
 
 

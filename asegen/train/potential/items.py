@@ -10,15 +10,43 @@ import torch
 from ase import Atoms
 
 from asegen._structures import check_atoms
-from asegen.errors import ConfigError, DataFormatError
-from asegen.graph import AtomsGraph, atoms_to_graph
+from asegen.errors import ConfigError, DataFormatError, StructureError
+from asegen.graph import AtomsGraph, atoms_to_graph, neighbor_list
 from asegen.models.base import Head
 from asegen.train.task import Items
 
-__all__ = ["HEADS", "GraphItems", "head_target"]
+__all__ = ["HEADS", "MIN_DISTANCE", "GraphItems", "check_training_atoms", "head_target"]
 
 #: The heads the potential task can fit, and whether each is per atom.
 HEADS = {"atomwise": True, "additional": False}
+#: Å: no two atoms of a real structure are this close; closer ones are a mistake.
+MIN_DISTANCE = 0.1
+
+
+def check_training_atoms(atoms: Atoms, where: str) -> None:
+    """Refuse a structure without atoms, with a non-element or with coincident atoms.
+
+    Raises
+    ------
+    asegen.errors.StructureError
+        If ``atoms`` is empty, has an atomic number outside 1 to 118, or two
+        atoms closer than :data:`MIN_DISTANCE` (named with ``where``).
+    """
+    if len(atoms) == 0:
+        raise StructureError(f"{where} has no atoms; remove it from the data")
+    numbers = atoms.numbers
+    bad = np.flatnonzero((numbers < 1) | (numbers > 118))
+    if bad.size:
+        raise StructureError(
+            f"{where} has atomic number {numbers[bad[0]]} (atom {bad[0]}), which is "
+            "no element; fix or remove the structure"
+        )
+    first, second, _ = neighbor_list(atoms, cutoff=MIN_DISTANCE)
+    if len(first):
+        raise StructureError(
+            f"{where} has atoms {first[0]} and {second[0]} closer than "
+            f"{MIN_DISTANCE} Å; fix or remove the structure"
+        )
 
 
 class GraphItems(Items):
@@ -115,7 +143,9 @@ class GraphItems(Items):
         """Check every structure and label before training; raise at the first fault.
 
         Each structure must pass :func:`~asegen._structures.check_atoms`
-        (finite positions and cell, a non-degenerate periodic cell). Energy
+        (finite positions and cell, a non-degenerate periodic cell) and
+        :func:`check_training_atoms` (atoms of real elements, none on top of
+        another). Energy
         and forces, where present, must be finite (the reference energies are
         fitted to them), forces one row of three per atom, and stress, where
         present and in ``fitted``, finite. A graph target (property models)
@@ -143,6 +173,7 @@ class GraphItems(Items):
             atoms = self.atoms(k)
             where = self._where(k)
             check_atoms(atoms, name=where)
+            check_training_atoms(atoms, where)
             results = atoms.calc.results if atoms.calc is not None else {}
             labels = {
                 key: np.asarray(results[key], dtype=np.float64)

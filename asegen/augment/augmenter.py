@@ -179,6 +179,7 @@ class Augmenter:
         existing: Iterable[Atoms] = (),
         *,
         source: str = "",
+        output: str = "",
     ) -> list[FamilyTask]:
         """Check the inputs and return the families that need structures.
 
@@ -190,6 +191,8 @@ class Augmenter:
             Structures of an earlier run with these inputs.
         source
             Where ``images`` were read from, for the messages.
+        output
+            Where ``existing`` was read from, for the messages.
 
         Raises
         ------
@@ -201,7 +204,9 @@ class Augmenter:
         frames = as_images(
             images, min_separation=self.settings.min_separation, source=source
         )
-        return plan_tasks(frames, existing, size=self.settings.n_per_structure)
+        return plan_tasks(
+            frames, existing, size=self.settings.n_per_structure, output=output
+        )
 
     def run(
         self, images: Atoms | Iterable[Atoms], *, existing: Iterable[Atoms] = ()

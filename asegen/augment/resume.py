@@ -75,7 +75,7 @@ def _closest_pair(atoms: Atoms, cutoff: float) -> tuple[int, int, float]:
 
 
 def plan_tasks(
-    images: Sequence[Atoms], existing: Iterable[Atoms], *, size: int
+    images: Sequence[Atoms], existing: Iterable[Atoms], *, size: int, output: str = ""
 ) -> list[FamilyTask]:
     """Group ``existing`` by starting structure; one task per family to top up.
 
@@ -87,6 +87,8 @@ def plan_tasks(
         Structures already generated (labelled, with ``starting-structure``).
     size
         Target family size (``n_per_structure``).
+    output
+        Where ``existing`` was read from, for the messages.
 
     Raises
     ------
@@ -96,14 +98,15 @@ def plan_tasks(
     """
     families: dict[int, list[Atoms]] = {start: [] for start in range(len(images))}
     for index, atoms in enumerate(existing):
-        start = _start_of(atoms, index, len(images))
+        name = f"existing structure {index}" + (f" of {output}" if output else "")
+        start = _start_of(atoms, name, len(images))
         if not np.array_equal(atoms.numbers, images[start].numbers):
             raise DataFormatError(
-                f"existing structure {index} does not have the atoms of starting "
+                f"{name} does not have the atoms of starting "
                 f"structure {start}; the output belongs to other inputs, use a new "
                 "output file"
             )
-        families[start].append(_as_member(atoms, index, start, len(families[start])))
+        families[start].append(_as_member(atoms, name, start, len(families[start])))
     return [
         FamilyTask(start, images[start], members, size)
         for start, members in families.items()
@@ -111,22 +114,22 @@ def plan_tasks(
     ]
 
 
-def _start_of(atoms: Atoms, index: int, count: int) -> int:
+def _start_of(atoms: Atoms, name: str, count: int) -> int:
     start = atoms.info.get(START_KEY)
     if isinstance(start, bool | np.bool_) or not isinstance(start, int | np.integer):
         raise DataFormatError(
-            f"existing structure {index} has no integer info['{START_KEY}']; the "
+            f"{name} has no integer info['{START_KEY}']; the "
             "output was not written by augment, use a new output file"
         )
     if not 0 <= start < count:
         raise DataFormatError(
-            f"existing structure {index} belongs to starting structure {start}, but "
+            f"{name} belongs to starting structure {start}, but "
             f"the input has {count}; use the input it was made from, or a new output"
         )
     return int(start)
 
 
-def _as_member(atoms: Atoms, index: int, start: int, slot: int) -> Atoms:
+def _as_member(atoms: Atoms, name: str, start: int, slot: int) -> Atoms:
     """Copy ``atoms``, labels in a SinglePointCalculator, with the loop's info keys."""
     member = atoms.copy()
     labels = dict(atoms.calc.results) if atoms.calc is not None else {}
@@ -137,7 +140,7 @@ def _as_member(atoms: Atoms, index: int, start: int, slot: int) -> Atoms:
         labels.setdefault("forces", member.arrays.pop("forces"))
     if "energy" not in labels or "level" not in member.info:
         raise DataFormatError(
-            f"existing structure {index} has no energy or no info['level']; the "
+            f"{name} has no energy or no info['level']; the "
             "output was not written by augment, use a new output file"
         )
     member.calc = SinglePointCalculator(member, **labels)

@@ -80,7 +80,12 @@ def run_config(
     )
     with output_lock(settings.data.output):
         existing = read_existing(settings.data.output, fmt)
-        tasks = augmenter.plan(images, existing, source=str(settings.data.input))
+        tasks = augmenter.plan(
+            images,
+            existing,
+            source=str(settings.data.input),
+            output=str(settings.data.output),
+        )
         _try_calculator(augmenter, tasks, str(settings.data.input))
         if tasks:
             _grow(augmenter, tasks, settings.data.output, fmt, progress=progress)

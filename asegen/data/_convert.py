@@ -17,7 +17,13 @@ from asegen.data._layout import HDF5_SUFFIXES, brief, permission_denied, replaci
 from asegen.data._reader import H5Dataset
 from asegen.data._sources import iter_structures
 from asegen.data._writer import H5Writer, write
-from asegen.errors import AsegenError, ConfigError, DataFormatError, OutputExistsError
+from asegen.errors import (
+    AsegenError,
+    ConfigError,
+    DataFormatError,
+    OutputExistsError,
+    StructureError,
+)
 
 __all__ = ["convert"]
 
@@ -133,19 +139,22 @@ def convert(
     fmt = None if to_hdf5 else _output_format(destination, output_format, to_folder)
     structures = iter_structures(source, format=input_format)
     _check_target(Path(source), destination, to_hdf5, append, overwrite)
-    if fmt is None and append and destination.exists():
-        return _append(
-            Path(source),
-            destination,
-            structures,
-            compression=compression,
-            progress=progress,
-        )
-    images = _Counted(structures, progress=progress)
-    if fmt is None:
-        write(destination, images, compression=compression)
-    else:
-        _write_ase(destination, images, fmt, to_folder=to_folder)
+    try:
+        if fmt is None and append and destination.exists():
+            return _append(
+                Path(source),
+                destination,
+                structures,
+                compression=compression,
+                progress=progress,
+            )
+        images = _Counted(structures, progress=progress)
+        if fmt is None:
+            write(destination, images, compression=compression)
+        else:
+            _write_ase(destination, images, fmt, to_folder=to_folder)
+    except StructureError as err:  # the writer counts structures; name the source
+        raise StructureError(f"{source}: {err}") from None
     return images.count
 
 
@@ -248,8 +257,8 @@ def _output_format(target: Path, given: str | None, to_folder: bool) -> str:
     fmt = given or "vasp"
     if fmt not in ioformats or not ioformats[fmt].can_write:
         raise ConfigError(
-            f"ase.io cannot write the format {fmt!r}; pass --format with a format "
-            "from `ase info --formats` that ASE can write"
+            f"ase.io cannot write the format {fmt!r} of {target.name}; pass --format "
+            "with a format from `ase info --formats` that ASE can write"
         )
     return fmt
 

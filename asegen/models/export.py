@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from asegen._units import UNITS
 from asegen._version import __version__
+from asegen.errors import ConfigError
 from asegen.graph.geometry import strain_positions_and_cell
 from asegen.models.alignn import ALIGNN
 from asegen.models.potential import forces_and_stress
@@ -96,9 +97,18 @@ class ExportedPotential(nn.Module):
 
 
 def export_torchscript(model: ALIGNN, path: str | os.PathLike) -> None:
-    """Compile ``model`` with TorchScript and save it with its metadata."""
-    if not model.predicts_energy:
-        raise ValueError("only energy models (force fields) can be exported")
+    """Compile ``model`` with TorchScript and save it with its metadata.
+
+    Raises
+    ------
+    asegen.errors.ConfigError
+        If ``model`` does not predict an energy (a property or diffusion model).
+    """
+    if not getattr(model, "predicts_energy", False):
+        raise ConfigError(
+            f"a {model.model_name} model cannot be exported; only energy models "
+            "(force fields) can"
+        )
     with warnings.catch_warnings():
         # torch >= 2.10 marks TorchScript deprecated; it is still what LAMMPS
         # plugins and C++ hosts load, so asegen keeps exporting it.

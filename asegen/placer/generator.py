@@ -459,18 +459,8 @@ class AutoregressivePlacer:
                 placed[members],
             ]
         )
-        on_focus = torch.zeros(len(references), dtype=torch.bool)
-        on_focus[0] = True
-        on_focus[2 + int(np.flatnonzero(members == focus)[0])] = True
         position = grid.sample(
-            placed[focus],
-            references,
-            log_d,
-            on_focus,
-            cell,
-            pbc,
-            temperature,
-            generator,
+            placed[focus], references, log_d, cell, pbc, temperature, generator
         )
         return position.numpy().astype(np.float64)
 

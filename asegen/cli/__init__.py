@@ -5,8 +5,8 @@ Each subcommand is a thin wrapper over a public Python function; heavy imports
 Before a subcommand runs (and so before torch is imported), the group tunes
 the memory allocator for torch models (:func:`asegen.tune_allocator`; off with
 ``ASEGEN_TUNE_MALLOC=0``).
-A user mistake (:class:`asegen.errors.AsegenError`) is printed as one
-``Error: ...`` line and exits with code 2.
+A user mistake (:class:`asegen.errors.AsegenError`, or an option click
+refuses) is printed as one ``Error: ...`` line and exits with code 2.
 """
 
 from __future__ import annotations
@@ -29,17 +29,41 @@ from asegen.errors import AsegenError
 __all__ = ["main"]
 
 
+def _one_line(message: str) -> click.ClickException:
+    """Return a click error printed as one ``Error: ...`` line, exit code 2."""
+    failure = click.ClickException(message)
+    failure.exit_code = 2
+    return failure
+
+
+def _usage_line(err: click.UsageError) -> click.ClickException:
+    """Return click's usage error as one line pointing to the command's help."""
+    where = err.ctx.command_path if err.ctx is not None else "asegen"
+    return _one_line(f"{err.format_message()} (see '{where} --help')")
+
+
 class AsegenGroup(click.Group):
-    """A click group that turns :class:`AsegenError` into one line and exit code 2."""
+    """A click group that answers every user mistake with one line and exit code 2.
+
+    asegen's own mistakes (:class:`AsegenError`) and click's usage errors
+    (an option value of the wrong type, an unknown option or command) alike.
+    """
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        """Parse the group's own options; a usage error is one line."""
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as err:
+            raise _usage_line(err) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the subcommand, reporting user mistakes without a traceback."""
         try:
             return super().invoke(ctx)
+        except click.UsageError as err:
+            raise _usage_line(err) from None
         except AsegenError as err:
-            failure = click.ClickException(str(err))
-            failure.exit_code = 2
-            raise failure from None
+            raise _one_line(str(err)) from None
 
 
 @click.group(cls=AsegenGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -178,3 +178,19 @@ def test_train_placer_command(molecules_file: Path, tmp_path: Path) -> None:
     assert "train_type_loss" in header
     assert "val_distance_loss" in header
     assert "draw_random_samples: 4" in (run / "hparams.yaml").read_text()
+
+
+@pytest.mark.parametrize("suffix", [".db", ".h5"])
+def test_place_writes_every_format(
+    trained_run: Path, tmp_path: Path, suffix: str
+) -> None:
+    from asegen.data import read_structures
+
+    out = tmp_path / f"placed{suffix}"
+    args = ["place", str(trained_run), "-n", "4", "--max-n-atoms", "10"]
+    result = CliRunner().invoke(main, [*args, "-o", str(out), "--seed", "2"])
+    assert result.exit_code == 0, result.output
+    written = read_structures(out)
+    assert len(written) >= 1
+    assert written[0].info["generator"] == "placer"
+    assert written[0].info["placer_temperature"] == 0.1

@@ -31,7 +31,16 @@ def info(path: str, input_format: str | None) -> None:
     For a run directory (logs/version_N) or a checkpoint file (.pt), prints
     the stored model class and its task (what asegen.load returns for it),
     its size, graph options, the epochs trained and the best validation loss.
+    For the name of a bundled model (see asegen.pretrained.available()),
+    prints its card (data, budget, held-out metrics) too.
     """
+    if not Path(path).exists():
+        from asegen.pretrained import available, describe
+
+        if path in available():
+            click.echo(describe(path))
+            _run_info(path)
+            return
     if (Path(path) / CHECKPOINTS).is_dir() or path.endswith(".pt"):
         _run_info(path)
         return

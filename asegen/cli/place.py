@@ -11,7 +11,7 @@ __all__ = ["place"]
 
 
 @click.command()
-@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("model", required=False, type=click.Path(path_type=Path))
 @click.option(
     "-n", "--attempts", "n", type=click.IntRange(min=1), default=100,
     show_default=True,
@@ -58,8 +58,12 @@ __all__ = ["place"]
 @click.option(
     "--device", default="auto", show_default=True, help="auto, cpu, cuda:0, ..."
 )
-def place(model: Path, **options: Any) -> None:
-    """Build structures atom by atom with the placer MODEL (a run or checkpoint).
+def place(model: Path | None, **options: Any) -> None:
+    """Build structures atom by atom with the placer MODEL.
+
+    MODEL is a run directory, a checkpoint or the name of a bundled model
+    (`asegen info NAME` shows its card); without it, the bundled molecule
+    placer (qm9, trained on QM9 molecules of up to 9 heavy atoms).
 
     Finished structures are appended to OUTPUT batch by batch, so an
     interrupted call keeps every finished batch; the same command continues
@@ -69,12 +73,15 @@ def place(model: Path, **options: Any) -> None:
 
     \b
     Examples:
+      asegen place -n 100 -o molecules.xyz
       asegen place logs/version_0 -n 1000 --batch-size 500 -o gen.db
       asegen place logs/version_2 -n 200 --condition gap=4.0 -o gap4.xyz
       asegen place logs/version_0 -n 50 --template fragment.xyz -o grown.xyz
     """  # noqa: D301 (click reads the \b marker as a backspace character)
     from asegen.placer.placing import parse_conditions, run_placing
+    from asegen.pretrained import DEFAULTS
 
+    model = model or Path(DEFAULTS["placer"])
     conditions = parse_conditions(options.pop("conditions"))
     summary = run_placing(model, conditions=conditions, **options)
     click.echo(

@@ -81,8 +81,16 @@ def save_checkpoint(
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    """Return the checkpoint file for ``path`` (a file or a run directory)."""
+    """Return the checkpoint file for ``path``.
+
+    ``path`` is a checkpoint file, a run directory, or the name of a bundled
+    model (:mod:`asegen.pretrained`) when no such file or folder exists.
+    """
     path = Path(path)
+    if not path.exists() and str(path) in _bundled():
+        from asegen.pretrained import checkpoint
+
+        return checkpoint(str(path))
     if path.is_dir():
         for name in (BEST, LAST):
             candidate = checkpoint_path(path, name)
@@ -93,8 +101,18 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
             "run directory (logs/version_N) or a checkpoint file"
         )
     if not path.exists():
-        raise InputNotFoundError(f"checkpoint {path} does not exist")
+        bundled = ", ".join(_bundled()) or "none yet"
+        raise InputNotFoundError(
+            f"checkpoint {path} does not exist (nor a bundled model of that name; "
+            f"bundled: {bundled})"
+        )
     return path
+
+
+def _bundled() -> dict[str, str]:
+    from asegen.pretrained import available
+
+    return available()
 
 
 def load_checkpoint(

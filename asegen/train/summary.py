@@ -113,4 +113,6 @@ def _loads_as(model: AtomisticModel) -> str:
         return "an ASE calculator (asegen.load)"
     if model.task == "diffusion":
         return "a DiffusionGenerator (asegen.load; asegen sample)"
+    if model.task == "placer":
+        return "an AutoregressivePlacer (asegen.load; asegen place)"
     return "a model (asegen.models.load_checkpoint)"

@@ -52,6 +52,19 @@ def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{name} must be one of {options}; got {value!r}")
 
 
+def check_int(name: str, value: object, minimum: int) -> None:
+    """Raise a :class:`ConfigError` unless ``value`` is an integer >= ``minimum``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def check_positive(name: str, value: object) -> None:
+    """Raise a :class:`ConfigError` unless ``value`` is a finite number > 0."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value <= 0:  # type: ignore[arg-type]
+        raise ConfigError(f"{name} must be a positive number, got {value!r}")
+
+
 def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
     """Build dataclass ``cls`` from ``data``, strictly.
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from asegen._config import check_choice
+from asegen._config import check_choice, check_int, check_positive
 from asegen.errors import ConfigError
 
 __all__ = ["CONDITION_KINDS", "GSchNetConfig"]
@@ -94,8 +94,8 @@ class GSchNetConfig:
     def __post_init__(self) -> None:
         """Validate every value."""
         for name in ("model_cutoff", "prediction_cutoff", "placement_cutoff"):
-            _check_positive(name, getattr(self, name))
-        _check_positive("covalent_radius_factor", self.covalent_radius_factor)
+            check_positive(name, getattr(self, name))
+        check_positive("covalent_radius_factor", self.covalent_radius_factor)
         for name in (
             "n_atom_basis",
             "n_interactions",
@@ -107,14 +107,14 @@ class GSchNetConfig:
             "condition_features",
             "condition_layers",
         ):
-            _check_int(name, getattr(self, name), 1)
-        _check_int("n_rbf", self.n_rbf, 2)
+            check_int(name, getattr(self, name), 1)
+        check_int("n_rbf", self.n_rbf, 2)
         if self.distance_prediction_max_dist is not None:
-            _check_positive(
+            check_positive(
                 "distance_prediction_max_dist", self.distance_prediction_max_dist
             )
         if self.distance_prediction_n_bins is not None:
-            _check_int("distance_prediction_n_bins", self.distance_prediction_n_bins, 2)
+            check_int("distance_prediction_n_bins", self.distance_prediction_n_bins, 2)
         if self.atom_types is not None:
             types = list(self.atom_types)
             if not types or any(
@@ -141,17 +141,6 @@ class GSchNetConfig:
         if self.distance_prediction_n_bins is not None:
             return int(self.distance_prediction_n_bins)
         return math.ceil(BINS_PER_ANGSTROM * self.max_dist) + 1
-
-
-def _check_positive(name: str, value: object) -> None:
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if not number or not math.isfinite(value) or value <= 0:  # type: ignore[arg-type]
-        raise ConfigError(f"{name} must be a positive number, got {value!r}")
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 def _checked_conditions(conditions: object) -> dict[str, dict[str, Any]]:
@@ -197,7 +186,7 @@ def _checked_conditions(conditions: object) -> dict[str, dict[str, Any]]:
         elif kind == "vector":
             if "size" not in options:
                 raise ConfigError(f"{where} is a vector and needs 'size'")
-            _check_int(f"{where}.size", options["size"], 1)
+            check_int(f"{where}.size", options["size"], 1)
         elif not isinstance(options.get("skip_h", False), bool):
             raise ConfigError(f"{where}.skip_h must be true or false")
         checked[name] = options

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from asegen._config import check_choice
+from asegen._config import check_choice, check_int
 from asegen.errors import ConfigError
 
 __all__ = ["HEAD_OPTIONS", "PROPERTY_KINDS", "ScoreConfig"]
@@ -87,12 +87,12 @@ class ScoreConfig:
                 f"cutoff must be a positive number of Å, got {self.cutoff}"
             )
         if self.max_neighbors is not None:
-            _check_int("max_neighbors", self.max_neighbors, 1)
-        _check_int("features", self.features, 1)
-        _check_int("layers", self.layers, 1)
-        _check_int("radial_basis", self.radial_basis, 2)
-        _check_int("envelope_exponent", self.envelope_exponent, 1)
-        _check_int("time_features", self.time_features, 16)
+            check_int("max_neighbors", self.max_neighbors, 1)
+        check_int("features", self.features, 1)
+        check_int("layers", self.layers, 1)
+        check_int("radial_basis", self.radial_basis, 2)
+        check_int("envelope_exponent", self.envelope_exponent, 1)
+        check_int("time_features", self.time_features, 16)
         if self.time_features % 2:
             raise ConfigError(f"time_features must be even, got {self.time_features}")
         object.__setattr__(self, "heads", _checked_heads(self.heads))
@@ -101,11 +101,6 @@ class ScoreConfig:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 def _options(where: str, options: object) -> dict[str, Any]:
@@ -141,7 +136,7 @@ def _checked_heads(heads: object) -> dict[str, dict[str, Any]]:
                 raise ConfigError(
                     "heads.types needs 'classes', the number of type logits per atom"
                 )
-            _check_int("heads.types.classes", options["classes"], 2)
+            check_int("heads.types.classes", options["classes"], 2)
         checked[name] = options
     return checked
 
@@ -167,7 +162,7 @@ def _checked_properties(properties: object) -> dict[str, dict[str, Any]]:
                     f"{where} is an integer property and needs 'classes', "
                     "the number of values it takes"
                 )
-            _check_int(f"{where}.classes", options["classes"], 1)
+            check_int(f"{where}.classes", options["classes"], 1)
         else:
             _check_keys(where, options, ("kind",))
         checked[name] = options

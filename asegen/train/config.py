@@ -45,6 +45,10 @@ class TrainConfig:
         Clip the gradient norm to this value (``None``: no clipping).
     early_stopping
         Stop after this many epochs without a better validation loss.
+    max_minutes
+        A wall-clock budget: stop after the epoch in which the run's
+        epochs (training and validation, summed over resumes) have taken
+        this many minutes. ``None`` (default): no budget.
     train_ratio, val_ratio, test_ratio
         Split of ``--data`` when no ``--val`` is given (fractions).
     n_train, n_val, n_test
@@ -80,6 +84,7 @@ class TrainConfig:
     lr_total_epochs: int | None = None
     grad_clip: float | None = 10.0
     early_stopping: int | None = None
+    max_minutes: float | None = None
     train_ratio: float = 0.8
     val_ratio: float = 0.1
     test_ratio: float = 0.1
@@ -126,6 +131,11 @@ class TrainConfig:
             raise ConfigError(
                 f"train.grad_clip must be positive, got {self.grad_clip}; or null "
                 "for no clipping"
+            )
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ConfigError(
+                f"train.max_minutes must be positive, got {self.max_minutes}; or "
+                "leave it out for no budget"
             )
         if not self.learning_rate > 0:
             raise ConfigError("train.learning_rate must be positive")

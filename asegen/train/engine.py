@@ -69,7 +69,14 @@ __all__ = ["RESUME_MAY_CHANGE", "metric_columns", "task_settings", "train"]
 #: and task setting must equal the run's ``hparams.yaml``. A new ``epochs``
 #: or ``lr_total_epochs`` must also keep a one-cycle schedule's horizon.
 RESUME_MAY_CHANGE = frozenset(
-    {"epochs", "lr_total_epochs", "early_stopping", "num_workers", "device"}
+    {
+        "epochs",
+        "lr_total_epochs",
+        "early_stopping",
+        "max_minutes",
+        "num_workers",
+        "device",
+    }
 )
 
 
@@ -194,10 +201,11 @@ def train(
     average = (
         None if config.ema_decay is None else WeightAverage(model, config.ema_decay)
     )
-    start_epoch, best, stale = 0, float("inf"), 0
+    start_epoch, best, stale, spent = 0, float("inf"), 0, 0.0
     if state is not None:
         _restore(state, model, optimizer, scheduler, average)
         start_epoch, best, stale = state["epoch"] + 1, state["best"], state["stale"]
+        spent = float(state.get("spent", 0.0))
     if run is None:  # every check passed: only now is the run directory made
         run = distributed.broadcast_path(new_run(out) if rank == 0 else None)
     step = distributed.wrap(_Step(model, job), device)
@@ -254,12 +262,17 @@ def train(
                 if improved:
                     save_checkpoint(checkpoint_path(run, BEST), model, epoch=epoch)
                 extra = {} if raw is None else {"training_state_dict": raw}
+                spent += time.perf_counter() - started
                 save_checkpoint(
                     checkpoint_path(run, LAST), model, epoch=epoch, best=best,
-                    stale=stale, optimizer=optimizer.state_dict(),
+                    stale=stale, spent=spent, optimizer=optimizer.state_dict(),
                     scheduler=scheduler.state_dict(), **extra,
                 )  # fmt: skip
         if config.early_stopping is not None and stale >= config.early_stopping:
+            break
+        if config.max_minutes is not None and distributed.any_true(
+            spent >= 60 * config.max_minutes, device
+        ):
             break
     distributed.barrier()
     if rank == 0:

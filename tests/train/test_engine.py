@@ -125,6 +125,19 @@ def test_early_stopping_stops_when_validation_stalls(structures, tmp_path):
     assert len(rows(run)) == 3
 
 
+def test_a_time_budget_stops_training_and_carries_over_a_resume(structures, tmp_path):
+    budget = config(epochs=10, max_minutes=1e-6)  # spent by the first epoch
+    run = train(tiny_model(), structures, config=budget, out=tmp_path)
+    assert len(rows(run)) == 1
+    _, payload = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert payload["spent"] > 0
+    more = config(epochs=10, max_minutes=1e-6)  # the budget is already spent
+    train(tiny_model(), structures, config=more, out=tmp_path, resume=True)
+    assert len(rows(run)) == 2  # one more epoch, then the budget stops it again
+    with pytest.raises(ConfigError, match="max_minutes"):
+        config(max_minutes=0)
+
+
 def test_reference_energies_recover_exact_per_element_energies():
     images = []
     for k, symbols in enumerate(["Cu4", "Au4", "Cu2Au2", "CuAu3"]):

@@ -134,7 +134,7 @@ $(VENV)/.data: pyproject.toml $(VENV)/.base
 	$(PIP) install -e ".[data]"
 	touch $@
 
-data: $(VENV)/.data  ## regenerate the full molecule set into data-out/ (about 35 min)
+data: $(VENV)/.data  ## regenerate the full molecule set into data-out/ (30 CPU minutes)
 	OMP_NUM_THREADS=1 $(PY) scripts/make_molecules.py --out $(DATA_OUT)/molecules \
 		--download-dir $(DATA_OUT)/downloads --jobs $(DATA_JOBS)
 

@@ -59,7 +59,7 @@ def output_format(path: str | os.PathLike) -> str:
     fmt = _FORMATS.get(target.suffix.lower())
     if fmt is None:
         raise ConfigError(
-            f"cannot write augment output {target}: name it .xyz, .extxyz, .db or .h5"
+            f"cannot write output {target}: name it .xyz, .extxyz, .db or .h5"
         )
     if not target.parent.is_dir():
         raise InputNotFoundError(

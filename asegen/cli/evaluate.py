@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import click
 
-from asegen.errors import ConfigError
+from asegen.errors import ConfigError, InputNotFoundError
 
 __all__ = ["evaluate"]
 
@@ -236,15 +237,14 @@ def evaluate(
           --formula Cu9Au3 --confinement 9.5 13.0
       asegen evaluate molecules.xyz --molecules -r train.db --json eval.json
     """  # noqa: D301 (click reads the \b marker as a backspace character)
-    from asegen.data import read_structures
-
     _check_mode(molecules)
+    _check_output(json_path, "--json")
     if molecules:
         from asegen.evaluation import evaluate_molecules
 
         scores = evaluate_molecules(
-            read_structures(samples),
-            None if reference is None else read_structures(reference),
+            _read(samples),
+            None if reference is None else _read(reference),
             charge=charge,
             allow_charged_fragments=allow_charged_fragments,
             allow_radicals=allow_radicals,
@@ -268,10 +268,12 @@ def evaluate(
 
     if formula is not None:
         parse_formula(formula)  # a bad formula fails before any work
+    if not no_plot:
+        _check_output(plot, "--plot")
     calc = _calculator(calculator) if calculator is not None else None
-    images = read_structures(samples)
-    known = read_structures(reference)
-    pattern = read_structures(template)[0] if template is not None else None
+    images = _read(samples)
+    known = _read(reference)
+    pattern = _read(template)[0] if template is not None else None
     report = evaluate_structures(
         images,
         known,
@@ -318,6 +320,45 @@ def _check_mode(molecules: bool) -> None:
             fix = "leave it out" if molecules else "add --molecules"
             what = "crystals" if molecules else "molecules"
             raise ConfigError(f"{flag} applies only to {what}: {fix}")
+
+
+def _read(path: Path) -> list[Any]:
+    """Read the structures of ``path`` and check each, naming a bad one and the file."""
+    from asegen._structures import check_atoms
+    from asegen.data import read_structures
+
+    images = list(read_structures(path))
+    for i, atoms in enumerate(images):
+        check_atoms(atoms, name=f"structure {i} of {path}")
+    return images
+
+
+def _check_output(path: Path | None, option: str) -> None:
+    """Refuse, before any work, an output file that could not be written."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise ConfigError(f"{option} {path} is a folder; give the file to write")
+    if not path.parent.is_dir():
+        raise InputNotFoundError(
+            f"the folder {path.parent} of {option} {path} does not exist; create it "
+            "first"
+        )
+    writable = path if path.exists() else path.parent
+    if not os.access(writable, os.W_OK):
+        raise ConfigError(
+            f"{option} {path}: permission denied (may not write {writable}); change "
+            "its permissions (chmod) or choose another path"
+        )
+    if option == "--plot":
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        kinds = FigureCanvasBase.get_supported_filetypes()
+        if path.suffix.lower().lstrip(".") not in kinds:
+            raise ConfigError(
+                f"--plot {path}: matplotlib cannot write {path.suffix or 'a file'} "
+                "images; name it .png (or .pdf, .svg)"
+            )
 
 
 def _write_json(report: Any, path: Path | None) -> None:

@@ -54,7 +54,10 @@ __all__ = ["place"]
     "--grid-distance-min", type=float, default=0.7, show_default=True,
     help="Smallest distance of a new atom from its focus, Å.",
 )  # fmt: skip
-@click.option("--seed", type=int, help="Seed (default: the output's, else random).")
+@click.option(
+    "--seed", type=click.IntRange(min=0),
+    help="Seed, 0 or more (default: the output's, else random).",
+)  # fmt: skip
 @click.option(
     "--device", default="auto", show_default=True, help="auto, cpu, cuda:0, ..."
 )

@@ -233,12 +233,20 @@ def train_placer(config: Path | None, **options: Any) -> None:
       asegen train placer --data molecules.h5 --condition composition \\
           --condition-type composition
     """  # noqa: D301 (click reads the \b marker as a backspace character)
+    from asegen.errors import ConfigError
+
     extra = []
     k = options.pop("draw_random_samples")
     if k is not None:
         extra.append(f"placer.draw_random_samples={k}")
     kind = options.pop("condition_type")
     for name in options.pop("conditions"):
+        if kind == "composition" and name != "composition":
+            raise ConfigError(
+                f"--condition {name} --condition-type composition would ignore "
+                f"atoms.info['{name}'] (a composition comes from the atoms): name it "
+                "composition, or use --condition-type scalar or vector"
+            )
         extra.append(f"placer.conditions.{name}={kind}")
     _run("gschnet", config, tuple(extra), **options)
 

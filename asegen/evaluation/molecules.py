@@ -16,6 +16,7 @@ from typing import Any
 
 from ase import Atoms
 
+from asegen._structures import check_atoms
 from asegen.errors import DataFormatError, StructureError
 from asegen.evaluation.perception import (
     STATUSES,
@@ -197,7 +198,7 @@ def evaluate_molecules(
         Without RDKit (naming ``pip install "asegen[molecules]"``), or for
         inconsistent options.
     asegen.errors.StructureError
-        For a periodic structure.
+        For a periodic structure or one with a non-finite position.
     asegen.errors.DataFormatError
         For a reference ``info['smiles']`` RDKit cannot read.
     """
@@ -214,7 +215,7 @@ def evaluate_molecules(
     settings = {"rdkit": rdkit_version(), **options.as_dict()}
     images = list(samples)
     for i, atoms in enumerate(images):
-        _refuse_periodic(atoms, f"sample {i}")
+        _check_molecule(atoms, f"sample {i}")
     results = _perceive_all(images, options, "samples", progress)
     known = None
     if reference is not None:
@@ -244,13 +245,15 @@ def _perceive_all(
         return [perceive(atoms, options) for atoms in bar]
 
 
-def _refuse_periodic(atoms: Atoms, name: str) -> None:
+def _check_molecule(atoms: Atoms, name: str) -> None:
+    """Refuse a periodic structure or one with a non-finite position."""
     if atoms.pbc.any():
         raise StructureError(
             f"{name} is periodic (pbc={atoms.pbc.tolist()}); the molecule evaluator "
             "takes molecules only: set pbc=False, or evaluate crystals without "
             "--molecules"
         )
+    check_atoms(atoms, name=name)
 
 
 def _reference_smiles(
@@ -271,7 +274,7 @@ def _reference_smiles(
     rest = [atoms for atoms, text in zip(images, given, strict=True) if text is None]
     for i, atoms in enumerate(images):
         if given[i] is None:
-            _refuse_periodic(atoms, f"reference structure {i}")
+            _check_molecule(atoms, f"reference structure {i}")
     for result in _perceive_all(rest, options, "reference", progress):
         if result.status == "valid" and result.smiles is not None:
             yield result.smiles

@@ -10,6 +10,7 @@ here, when a molecule is perceived, so ``import asegen`` never loads it.
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 from collections.abc import Iterator
@@ -49,7 +50,7 @@ class MoleculeOptions:
     charge
         Total charge of each molecule, passed to RDKit. RDKit places a
         non-zero charge as formal charges, so it needs
-        ``allow_charged_fragments`` (without it, bond orders fail).
+        ``allow_charged_fragments`` (refused without it).
     allow_charged_fragments
         Let RDKit place formal charges (``[C-]#[O+]``, nitro groups) and
         accept molecules that carry them.
@@ -85,10 +86,22 @@ class MoleculeOptions:
                 "uses it only for van der Waals connectivity); add vdw=True / "
                 "--vdw or leave it at 1.3"
             )
-        if self.cov_factor <= 0:
-            raise ConfigError(f"cov_factor must be positive, got {self.cov_factor:g}")
-        if self.timeout is not None and self.timeout < 0:
-            raise ConfigError(f"timeout must be >= 0 seconds, got {self.timeout:g}")
+        if not (math.isfinite(self.cov_factor) and self.cov_factor > 0):
+            raise ConfigError(
+                f"cov_factor must be a finite positive number, got {self.cov_factor:g}"
+            )
+        if self.timeout is not None and not (
+            math.isfinite(self.timeout) and self.timeout >= 0
+        ):
+            raise ConfigError(
+                f"timeout must be a finite number >= 0 seconds, got {self.timeout:g}"
+            )
+        if self.charge and not self.allow_charged_fragments:
+            raise ConfigError(
+                f"charge={self.charge} needs allow_charged_fragments (RDKit places "
+                "the charge as formal charges; without them every molecule fails); "
+                "add allow_charged_fragments=True / --allow-charged-fragments"
+            )
         if self.huckel and self.vdw:
             raise ConfigError("huckel and vdw are two connectivity methods; pick one")
 

@@ -15,6 +15,7 @@ import numpy as np
 from ase import Atoms
 
 from asegen._formula import formula_counts
+from asegen._structures import check_atoms
 from asegen.errors import ConfigError, DataFormatError
 from asegen.evaluation.hull import LowerHull, atomic_fractions
 from asegen.evaluation.matching import (
@@ -117,14 +118,24 @@ def evaluate(
     Raises
     ------
     ConfigError
-        For a bad formula, number, matcher or optimizer.
+        For a bad formula, number, matcher, optimizer or confinement window,
+        or an ``n_template`` above a sample's atom count.
     DataFormatError
         If there are no samples or no reference structures.
+    StructureError
+        For a sample, reference structure or template with a non-finite
+        position or cell, or a zero-volume periodic cell (naming which).
     """
     samples, reference = list(samples), list(reference)
     if not samples or not reference:
         what = "samples" if not samples else "reference structures"
         raise DataFormatError(f"no {what} to evaluate; pass at least one structure")
+    for what, images in (("sample", samples), ("reference structure", reference)):
+        for i, atoms in enumerate(images):
+            check_atoms(atoms, name=f"{what} {i}")
+    if template is not None:
+        check_atoms(template, name="the template")
+    _check_confinement(confinement)
     numbers = {"relax_steps": relax_steps, "fmax": fmax, "match_tol": match_tol,
                "hull_threshold": hull_threshold, "energy_margin": energy_margin,
                "validity_factor": validity_factor}  # fmt: skip
@@ -139,6 +150,12 @@ def evaluate(
             raise ConfigError(f"{name} must be one of {choices}, not {value!r}")
     requested = formula_counts(formula) if formula is not None else None
     prefix = n_template if n_template is not None else len(template or [])
+    smallest = min(range(len(samples)), key=lambda i: len(samples[i]))
+    if n_template is not None and n_template > len(samples[smallest]):
+        raise ConfigError(
+            f"n_template ({n_template}) exceeds the {len(samples[smallest])} atoms "
+            f"of sample {smallest}; give the template's atom count"
+        )
 
     sample_pairs = [pair_list(atoms) for atoms in samples]
     ref_pairs = [pair_list(atoms) for atoms in reference]
@@ -210,3 +227,14 @@ def evaluate(
         fractions = np.array([atomic_fractions(atoms, elements) for atoms in matched])
         report.e_above_hull = report.energy_relaxed - hull(fractions)
     return report
+
+
+def _check_confinement(confinement: tuple[float, float] | None) -> None:
+    """Refuse a window that is not two finite numbers, lower first."""
+    if confinement is None:
+        return
+    lo, hi = (float(x) for x in confinement)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ConfigError(
+            f"confinement must be two finite z values LO < HI (Å), got {lo:g} {hi:g}"
+        )

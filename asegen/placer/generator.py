@@ -33,6 +33,7 @@ import torch
 from ase import Atoms
 from ase.constraints import FixAtoms
 
+from asegen._config import check_int
 from asegen.errors import ConfigError, DataFormatError
 from asegen.graph import AtomsGraph, batch_graphs
 from asegen.models.base import AtomisticModel
@@ -180,6 +181,8 @@ class AutoregressivePlacer:
             grid_spacing,
             grid_distance_min,
         )
+        if seed is not None:
+            check_int("seed", seed, 0)
         seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
         grid = self._grid(grid_spacing, grid_distance_min)
         batches = -(-n // batch_size)

@@ -9,6 +9,7 @@ from typing import Any
 
 from ase import Atoms
 
+from asegen._structures import check_atoms
 from asegen.errors import ConfigError
 
 __all__ = ["PlacingSummary", "parse_conditions", "run_placing"]
@@ -34,6 +35,8 @@ def parse_conditions(items: Sequence[str]) -> dict[str, Any]:
                 f"--condition {item!r} must look like NAME=VALUE (e.g. gap=4.0, "
                 "composition=C7O2H10, fingerprint=0,1,1)"
             )
+        if name in values:
+            raise ConfigError(f"--condition {name} is given twice; give it once")
         parts = raw.split(",")
         try:
             numbers = [float(part) for part in parts]
@@ -81,6 +84,7 @@ def run_placing(
         if len(images) != 1:
             raise ConfigError(f"{template} holds {len(images)} structures; give one")
         start = images[0]
+        check_atoms(start, name=f"the template {template}")
     placer = AutoregressivePlacer.load(model, device=device)
     with output_lock(output):
         done = read_existing(output, fmt)

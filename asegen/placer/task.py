@@ -96,6 +96,12 @@ class PlacerItems(Items):
             self.structures.append(atoms)
             self.prepared.append(result)
             self.where.append(where)
+        if skipped and not self.structures:
+            raise StructureError(
+                f"no structure of the {task.describe(split)} can be built atom by "
+                f"atom: {skipped[0][1]}; check placement_cutoff and "
+                "covalent_radius_factor"
+            )
         if skipped:
             first = ", ".join(str(i) for i, _ in skipped[:5])
             more = ", ..." if len(skipped) > 5 else ""
@@ -194,11 +200,6 @@ class PlacerTask(Task):
     ) -> PlacerItems:
         """Prepare ``structures[indices]`` once; trajectories are drawn when served."""
         items = PlacerItems(self, structures, indices, split)
-        if not len(items) and len(indices):
-            raise StructureError(
-                f"no structure of the {self.describe(split)} can be built atom by "
-                "atom; check placement_cutoff and covalent_radius_factor"
-            )
         if split != "train" and self.model.fitted:
             for s in range(len(items.structures)):
                 items.conditions(s)  # a missing value is found before epoch 1

@@ -109,7 +109,8 @@ def test_each_failure_has_its_status():
     squeezed = Atoms("He2", positions=[[0, 0, 0], [0, 0, 0.5]])
     assert perceive(squeezed, MoleculeOptions()).status == "sanitize_failed"
     ammonium = g2["NH3"] + Atoms("H", positions=[[0.0, 0.0, 1.14]])  # N at z 0.12
-    assert perceive(ammonium, MoleculeOptions(charge=1)).status == "bond_order_failed"
+    with pytest.raises(ConfigError, match="charge=1 needs allow_charged_fragments"):
+        MoleculeOptions(charge=1)  # every molecule would fail its bond orders
     cation = perceive(ammonium, MoleculeOptions(charge=1, allow_charged_fragments=True))
     assert cation == ("valid", "[NH4+]", True)
     assert perceive(Atoms(), MoleculeOptions()) == ("empty", None, False)

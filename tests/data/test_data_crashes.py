@@ -123,6 +123,40 @@ def test_convert_append_killed_resumes_without_duplicates(tmp_path):
         assert "unfinished_append" not in file.attrs
 
 
+def test_convert_append_killed_at_random_moments_ends_exact(tmp_path):
+    """``kill -9`` a real ``asegen convert --append`` at random moments, rerun.
+
+    Every rerun continues the killed append; the last one completes it: the
+    file holds the first structures and then each source structure once.
+    """
+    source = tmp_path / "more.extxyz"
+    ase.io.write(source, [make(k) for k in range(10, 4010)])
+    target = tmp_path / "out.h5"
+    write(target, [make(k) for k in range(10)])
+    command = [sys.executable, "-m", "asegen", "convert", str(source), str(target),
+               "--append"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    moments = random.Random(13)
+    kills = 0
+    for _ in range(4):
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(moments.uniform(0.3, 2.5))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        if process.wait(timeout=60) == 0:
+            break  # this run finished the append: running it again would repeat it
+    assert kills, "no kill landed: the append finished too fast for the test"
+    if process.returncode != 0:
+        final = subprocess.run(command, env=env, capture_output=True, text=True)
+        assert final.returncode == 0, final.stderr
+    _check_sequence(target, 4010)  # complete, in order, no duplicates
+    with h5py.File(target) as file:
+        assert "unfinished_append" not in file.attrs
+
+
 def test_unfinished_append_of_another_source_is_refused(tmp_path):
     target = tmp_path / "out.h5"
     write(target, [make(0)])

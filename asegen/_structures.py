@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from ase import Atoms
 
 from asegen.errors import DataFormatError, StructureError
 
-__all__ = ["check_atoms", "property_value"]
+__all__ = ["MIN_DISTANCE", "check_atoms", "check_separation", "property_value"]
 
+#: Å: no two atoms of a real structure are this close; closer ones are a mistake.
+MIN_DISTANCE = 0.1
 _MIN_PERIODIC_VOLUME = 1e-8  # Å^d: below this the periodic lattice is degenerate
 
 
@@ -48,6 +52,41 @@ def check_atoms(atoms: Atoms, *, name: str = "structure") -> None:
                 f"there (pbc={pbc.tolist()}); set a cell with atoms.set_cell(...) "
                 "or turn periodicity off with atoms.pbc = False"
             )
+
+
+def check_separation(
+    atoms: Atoms, name: str, pairs: tuple[Any, Any, Any] | None = None
+) -> None:
+    """Raise :class:`StructureError` if two atoms are closer than :data:`MIN_DISTANCE`.
+
+    Parameters
+    ----------
+    atoms
+        The structure to check.
+    name
+        How the message refers to it, e.g. ``"structure 3 of train.xyz"``.
+    pairs
+        ``(i, j, S)`` of a neighbour list of ``atoms`` with a cutoff of at
+        least :data:`MIN_DISTANCE` (numpy arrays or tensors), which saves the
+        search; by default one is searched.
+    """
+    if pairs is None:
+        from asegen.graph import neighbor_list
+
+        pairs = neighbor_list(atoms, cutoff=MIN_DISTANCE)
+    i, j, shifts = (
+        p.detach().cpu().numpy() if hasattr(p, "detach") else np.asarray(p)
+        for p in pairs
+    )
+    vectors = atoms.positions[j] - atoms.positions[i] + shifts @ atoms.cell.array
+    d2 = np.einsum("ij,ij->i", vectors, vectors)
+    close = np.flatnonzero(d2 < MIN_DISTANCE**2)
+    if close.size:
+        k = close[np.argmin(d2[close])]
+        raise StructureError(
+            f"{name} has atoms {i[k]} and {j[k]} {np.sqrt(d2[k]):.3g} Å apart, "
+            f"closer than {MIN_DISTANCE} Å; fix or remove the structure"
+        )
 
 
 def property_value(atoms: Atoms, name: str, where: str) -> float:

@@ -21,6 +21,7 @@ from ase.data import chemical_symbols
 from torch import Tensor
 
 from asegen._config import check_choice
+from asegen._structures import check_separation
 from asegen.errors import StructureError
 from asegen.graph import SkinNeighborList, atoms_to_graph
 from asegen.graph.units import full_to_voigt
@@ -40,6 +41,11 @@ class TorchCalculator(Calculator):
     per-atom head, ``(F,)`` for a per-structure head; ALIGNN's are
     ``"atomwise"`` and ``"additional"``, read with
     ``calc.get_property("atomwise", atoms)``.
+
+    A structure with two atoms closer than 0.1 Å (coincident atoms: no real
+    structure, and the model's prediction there is meaningless, ~1e11 eV) is
+    refused with a :class:`StructureError` naming the two atoms; the check
+    reuses the pairs of the neighbour search.
 
     Parameters
     ----------
@@ -134,6 +140,7 @@ class TorchCalculator(Calculator):
         super().calculate(atoms, properties, system_changes)
         self._check_elements(self.atoms)
         pairs = [self._neighbors(self.atoms)]
+        check_separation(self.atoms, self.atoms.get_chemical_formula(), pairs[0])
         self.results = self._evaluate([self.atoms], pairs)[0]
 
     def calculate_batch(
@@ -155,6 +162,9 @@ class TorchCalculator(Calculator):
         for start in range(0, len(images), batch_size):
             chunk = images[start : start + batch_size]
             pairs = [self._batch_neighbors(atoms) for atoms in chunk]
+            for k, (atoms, found) in enumerate(zip(chunk, pairs, strict=True)):
+                where = f"structure {start + k} ({atoms.get_chemical_formula()})"
+                check_separation(atoms, where, found)
             results.extend(self._evaluate(chunk, pairs))
         return results
 

@@ -12,7 +12,7 @@ from ase.optimize import BFGS
 from calculator_factories import alignn_calculator, alignn_model
 
 from asegen.calculators import ALIGNNCalculator
-from asegen.errors import DataFormatError, InputNotFoundError
+from asegen.errors import DataFormatError, InputNotFoundError, StructureError
 from asegen.models.checkpoint import save_checkpoint
 
 
@@ -58,6 +58,24 @@ def test_nve_md_conserves_energy_and_reuses_neighbours():
     drift = np.abs(np.array(totals) - totals[0]).max()
     assert drift < 2e-3 * len(atoms) ** 0.5
     assert calc._neighbors.searches < 10  # the skin list is reused across steps
+
+
+@pytest.mark.parametrize("neighbors", ["matscipy", "torch"])
+def test_coincident_atoms_are_refused_naming_them(neighbors):
+    calc = ALIGNNCalculator(alignn_model(), device="cpu", neighbors=neighbors)
+    atoms = copper()
+    atoms.positions[5] = atoms.positions[2] + [0.03, 0.0, 0.0]
+    atoms.calc = calc
+    with pytest.raises(StructureError, match=r"atoms 2 and 5 0\.03 Å apart"):
+        atoms.get_potential_energy()
+    images = [copper(seed=1), atoms]
+    with pytest.raises(StructureError, match=r"structure 1 \(Au3Cu5\) has atoms 2"):
+        calc.calculate_batch(images)
+    atoms.positions[5] = atoms.positions[2] + [0.15, 0.0, 0.0]  # close, not coincident
+    assert np.isfinite(atoms.get_potential_energy())
+    periodic = bulk("Cu", "sc", a=3.0)  # an atom next to its own image stays valid
+    periodic.calc = calc
+    assert np.isfinite(periodic.get_potential_energy())
 
 
 def test_load_from_checkpoint_and_run_directory(tmp_path):

@@ -108,9 +108,7 @@ def test_augment_refuses_a_bad_starting_structure_naming_it(work, kind):
 
 CALCULATOR_CASES = [
     "nan position", "inf position", "flat cell", "no cell but periodic", "Z=0",
-    pytest.param("overlapping atoms", marks=pytest.mark.xfail(
-        strict=True, reason="not fixed yet: ALIGNNCalculator predicts for "
-        "coincident atoms (1e11 eV) instead of refusing them")),
+    "overlapping atoms",
 ]  # fmt: skip
 
 

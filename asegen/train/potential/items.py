@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from asegen._structures import check_atoms
+from asegen._structures import MIN_DISTANCE, check_atoms, check_separation
 from asegen.errors import ConfigError, DataFormatError, StructureError
-from asegen.graph import AtomsGraph, atoms_to_graph, neighbor_list
+from asegen.graph import AtomsGraph, atoms_to_graph
 from asegen.models.base import Head
 from asegen.train.task import Items
 
@@ -19,8 +19,6 @@ __all__ = ["HEADS", "MIN_DISTANCE", "GraphItems", "check_training_atoms", "head_
 
 #: The heads the potential task can fit, and whether each is per atom.
 HEADS = {"atomwise": True, "additional": False}
-#: Å: no two atoms of a real structure are this close; closer ones are a mistake.
-MIN_DISTANCE = 0.1
 
 
 def check_training_atoms(atoms: Atoms, where: str) -> None:
@@ -41,12 +39,7 @@ def check_training_atoms(atoms: Atoms, where: str) -> None:
             f"{where} has atomic number {numbers[bad[0]]} (atom {bad[0]}), which is "
             "no element; fix or remove the structure"
         )
-    first, second, _ = neighbor_list(atoms, cutoff=MIN_DISTANCE)
-    if len(first):
-        raise StructureError(
-            f"{where} has atoms {first[0]} and {second[0]} closer than "
-            f"{MIN_DISTANCE} Å; fix or remove the structure"
-        )
+    check_separation(atoms, where)
 
 
 class GraphItems(Items):

@@ -26,3 +26,19 @@ def test_alignn_md_runs_on_a_checkpoint(tmp_path):
     save_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt", alignn_model())
     out = run("examples/alignn_md.py", str(tmp_path / "run"), "--small")
     assert "NVE, 20 steps" in out
+
+
+def test_place_molecules_runs_on_a_checkpoint(tmp_path):
+    from asegen.models.gschnet import GSchNet, GSchNetConfig
+
+    config = GSchNetConfig(
+        atom_types=[1, 6, 8], n_atom_basis=8, n_filters=8, n_interactions=1,
+        type_prediction_n_layers=2, type_prediction_n_hidden=8,
+        distance_prediction_n_layers=2, distance_prediction_n_hidden=8,
+        model_cutoff=4.0,
+    )  # fmt: skip
+    save_checkpoint(tmp_path / "placer.pt", GSchNet(config))
+    out = run("examples/place_molecules.py", str(tmp_path / "placer.pt"), "--small")
+    assert "attempts finished" in out
+    assert "fragment unchanged: True" in out
+    assert "valid" in out

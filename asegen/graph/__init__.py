@@ -10,7 +10,13 @@ cell.
 >>> graph = atoms_to_graph([bulk("Si", cubic=True)], cutoff=3.0)
 >>> edge_vectors(graph).shape
 torch.Size([32, 3])
+
+:func:`to_pyg` and :func:`from_pyg` (module :mod:`asegen.graph.pyg`, the
+optional extra ``asegen[pyg]``) are loaded on first use, so importing this
+package never imports torch-geometric.
 """
+
+from typing import Any
 
 from asegen.graph._batch import AtomsGraph, atoms_to_graph, batch_graphs
 from asegen.graph._neighbours import neighbor_list
@@ -33,3 +39,12 @@ __all__ = [
     "torch_neighbor_list",
     "triplets",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Load the torch-geometric converters on first access."""
+    if name in ("to_pyg", "from_pyg"):
+        from asegen.graph import pyg
+
+        return getattr(pyg, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,20 +22,18 @@ def main() -> None:
         "model", nargs="?", default="qm9", help="run, checkpoint or name"
     )
     parser.add_argument("-n", type=int, default=100, help="attempts")
-    parser.add_argument("--small", action="store_true", help="8 attempts, 12 atoms")
+    parser.add_argument("--small", action="store_true", help="8 attempts")
     args = parser.parse_args()
-    n, largest = (8, 12) if args.small else (args.n, 35)
+    n = 8 if args.small else args.n
 
     placer = asegen.load(args.model, device="cpu")
-    molecules = placer.sample(n, max_n_atoms=largest, seed=0)
+    molecules = placer.sample(n, max_n_atoms=35, seed=0)
     print(f"{len(molecules)} of {n} attempts finished")
     for atoms in molecules[:5]:
         print(f"  {atoms.get_chemical_formula():10s} {len(atoms)} atoms")
 
     fragment = molecule("CH3OH")
-    grown = placer.sample(
-        max(n // 4, 2), template=fragment, max_n_atoms=largest, seed=1
-    )
+    grown = placer.sample(max(n // 4, 2), template=fragment, max_n_atoms=35, seed=1)
     kept = all(
         (a.positions[: len(fragment)] == fragment.positions).all() for a in grown
     )

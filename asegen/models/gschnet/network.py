@@ -55,7 +55,8 @@ class GSchNet(AtomisticModel):
         Cutoffs, sizes and conditions (``GSchNetConfig()``: the QM9 settings of
         schnetpack-gschnet).
     fitted
-        Plain data fitted to the training data (condition statistics, the
+        Plain data fitted to the training data (the elements when
+        ``config.atom_types`` is ``None``, condition statistics, the
         relative-energy fit), kept with the weights for the generator.
     """
 
@@ -125,12 +126,14 @@ class GSchNet(AtomisticModel):
 
     @property
     def atom_types(self) -> list[int]:
-        """The atomic numbers the model places (empty before fitting)."""
-        return list(self.config.atom_types or [])
+        """The atomic numbers the model places: the config's, else the fitted ones."""
+        if self.config.atom_types is not None:
+            return list(self.config.atom_types)
+        return [int(z) for z in self.fitted.get("atom_types", [])]
 
     def set_atom_types(self, numbers: list[int]) -> None:
-        """Set the placed elements (fitted to the training data)."""
-        self.config = dataclasses.replace(self.config, atom_types=sorted(set(numbers)))
+        """Record the elements fitted to the training data (config left as given)."""
+        self.fitted = {**self.fitted, "atom_types": sorted({int(z) for z in numbers})}
 
     def type_classes(self) -> Tensor:
         """Return ``[STOP, *atom_types]``: the type head's columns in use."""

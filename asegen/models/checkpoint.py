@@ -133,9 +133,7 @@ def load_checkpoint(
     try:
         payload = torch.load(file, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises many types for bad files
-        reason = (
-            str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        )
+        reason = _load_failure(err)
         raise DataFormatError(
             f"{file} is not a readable asegen checkpoint ({reason[:160]}); "
             "pass a file written by asegen"
@@ -167,6 +165,16 @@ def load_checkpoint(
     if _ELEMENTS in payload:
         set_trained_elements(model, payload[_ELEMENTS])
     return model.to(map_location), payload
+
+
+def _load_failure(err: Exception) -> str:
+    """Return why ``torch.load`` refused a file, in a few words."""
+    text = str(err).strip()
+    if "Weights only load failed" in text:  # torch's long advice: keep the cause
+        if "Unsupported global" in text:
+            return "it holds pickled code, which asegen never runs"
+        return "not a torch checkpoint, or a damaged one"
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def state_dtype(state: dict[str, torch.Tensor]) -> torch.dtype:

@@ -99,11 +99,11 @@ def test_load_errors_are_one_line(tmp_path):
         ALIGNNCalculator.load(tmp_path)
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(DataFormatError, match="not a readable asegen checkpoint"):
+    with pytest.raises(DataFormatError, match="not a torch checkpoint"):
         ALIGNNCalculator.load(bad)
     pickled = tmp_path / "pickled.pt"
     torch.save({"format_version": 1, "code": object()}, pickled)
-    with pytest.raises(DataFormatError, match="not a readable"):
+    with pytest.raises(DataFormatError, match="holds pickled code"):
         ALIGNNCalculator.load(pickled)  # weights_only refuses arbitrary objects
 
 

@@ -19,6 +19,9 @@ PARITY_OUT ?= $(CURDIR)/bench-out/parity
 # the spec's commit by default; GSCHNET_SRC=<checkout> for a local copy.
 GSCHNET_VENV ?= $(HOME)/.cache/asegen-anchors/gschnet-venv
 GSCHNET_SRC ?= git+https://github.com/atomistic-machine-learning/schnetpack-gschnet@f60addfddad4677f4437318c923fb9f29a2a254f
+# AGeDi 1.4.0, the anchor of DiffusionGenerator (specs/diffusion.md), in its own
+# virtualenv for benchmarks/diffusion/compare_agedi.py: never a dependency of asegen.
+AGEDI_VENV ?= $(HOME)/.cache/asegen-anchors/agedi-venv
 # `make data`: the full reference datasets, regenerated outside git.
 DATA_OUT ?= data-out
 DATA_JOBS ?= 2
@@ -27,7 +30,8 @@ DATA_JOBS ?= 2
 LABELERS_HOME ?= $(HOME)/.cache/asegen-anchors
 LABELERS ?= chgnet==0.4.2 sevenn==0.13.0
 
-.PHONY: help dev demo test lint format docs style parity gschnet-anchor labelers bench \
+.PHONY: help dev demo test lint format docs style parity gschnet-anchor agedi-anchor \
+	labelers bench \
 	data examples clean
 
 help:  ## list the targets
@@ -96,6 +100,22 @@ $(GSCHNET_VENV)/.installed:
 	touch $@
 
 gschnet-anchor: $(GSCHNET_VENV)/.installed  ## the cG-SchNet anchor's own venv, for benchmarks/placer
+
+$(AGEDI_VENV)/.installed:
+	$(PYTHON) -m venv $(AGEDI_VENV)
+	$(AGEDI_VENV)/bin/python -m pip install -q "$(TORCH)"
+	# AGeDi's declared dependencies and those of schnetpack (its PaiNN backbone)
+	$(AGEDI_VENV)/bin/python -m pip install -q "$(TORCH)" ase hydra-core lightning \
+		numpy rich-click tensorboard torch-ema torch-geometric h5py pyyaml sympy \
+		torchmetrics hydra-colorlog rich fasteners dirsync "matscipy>=1.1.0" \
+		tensorboardX tqdm protobuf progressbar petname vesin
+	# both declare Python >= 3.12 but run on 3.11 (specs/diffusion.md, B1)
+	$(AGEDI_VENV)/bin/python -m pip install -q --no-deps --ignore-requires-python \
+		agedi==1.4.0 schnetpack==2.2.0
+	$(AGEDI_VENV)/bin/python -c "import agedi.api"
+	touch $@
+
+agedi-anchor: $(AGEDI_VENV)/.installed  ## AGeDi's own venv, for benchmarks/diffusion
 
 labelers: $(VENV)/.test  ## augment with CHGNet and SevenNet (own venvs; slow)
 	for pkg in $(LABELERS); do \

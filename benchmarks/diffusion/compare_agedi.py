@@ -1,0 +1,856 @@
+"""Diffusion generator against AGeDi 1.4.0: training, sampling and sample quality.
+
+    OMP_NUM_THREADS=1 python benchmarks/diffusion/compare_agedi.py \
+        --anchor-python AGEDI_VENV/bin/python --out bench-out/diffusion-agedi
+
+The protocol of specs/diffusion.md, sections 11-13, on the 150 EMT-relaxed
+8-atom Cu-Au cells of ``make_data.py`` (``cuau8.h5``, built here with the same
+seeded stream when ``--data`` does not hold it). ``make agedi-anchor`` builds
+AGEDI_VENV (``~/.cache/asegen-anchors/agedi-venv``).
+
+1. Training: AGeDi (PaiNN 64x4, its ``CellPositions`` + ``Types`` noisers,
+   through its Python API ``train_from_atoms``) and asegen (``asegen train
+   diffusion --no-cell``: positions and types in the given cell, the task
+   AGeDi does) with the same epochs, batch size, learning rate and 90/10
+   split; structures/s of the training passes (validation left out) and of
+   whole epochs.
+2. Sampling Cu4Au4 in the 7.7 x 3.85 x 3.85 Å training cell, batch 32, each
+   case a fresh process timed around the sampling call only: AGeDi's
+   Euler-Maruyama sampler at each of ``--anchor-steps`` (default 500, its
+   default, 200 and 100), asegen at its default (100 steps with the Langevin
+   corrector, 199 network calls) and without the corrector (100 calls), so
+   that both tools are compared at their defaults and at equal network calls.
+3. Quality: ``asegen evaluate`` on every sample file, with EMT relaxation
+   (validity, composition, uniqueness and novelty after relaxation, relaxed
+   energy per atom against the training range and hull) and without a
+   calculator (uniqueness of the samples as generated).
+4. Where sampling time goes: timers around the score network and the
+   neighbour search of each tool, one batch of 32, in a separate run.
+
+Each tool runs in its own interpreter: the anchor in ``--anchor-python``
+(this file runs there too, as a job that imports only the anchor's packages),
+asegen in this one. Both get ``--threads`` (OMP/MKL variables and
+``torch.set_num_threads``). Before every timed stage the script waits (up to
+``--max-wait`` seconds) until no other ``benchmarks/`` process runs, then up to
+``--max-busy-wait`` seconds for a calm CPU, and records how many cores other
+processes used during each stage (``stages`` in ``results.json``, the "other
+cores" columns). Writes ``results.json`` and ``results.md`` into ``--out``;
+the logs, runs and samples of both tools stay there (``--report-only``
+rebuilds the tables).
+
+``--small`` is a smoke run of about two minutes: 30 structures, 2 epochs,
+8 samples, few steps; its numbers mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+FORMULA = "Cu4Au4"
+CELL = (7.7, 3.85, 3.85)
+EMT = "+ase.calculators.emt.EMT()"
+AGEDI_NOISERS = ["CellPositions", "Types"]
+
+
+# -- jobs: each runs in a fresh interpreter (the anchor's or asegen's) -----------
+
+
+def _threads(job):
+    import torch
+
+    torch.set_num_threads(job["threads"])
+    return torch
+
+
+def _peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def job_versions(job):
+    """Versions of the packages this interpreter runs (either venv)."""
+    from importlib import metadata
+
+    names = ["torch", "ase", "numpy", *job.get("packages", [])]
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return {"python": platform.python_version(), "packages": found}
+
+
+def job_agedi_train(job):
+    """Train AGeDi with its Python API; time every epoch with a callback."""
+    torch = _threads(job)
+    import lightning
+    from agedi.api import train_from_atoms
+    from ase.io import read
+    from lightning.pytorch.callbacks import Callback
+
+    lightning.seed_everything(job["seed"], workers=True)
+
+    class Clock(Callback):
+        """Seconds of each epoch: the training pass, and the whole epoch."""
+
+        def __init__(self):
+            self.train, self.total = [], []
+            self._start = self._val_start = None
+
+        def on_train_epoch_start(self, trainer, module):
+            self._start, self._val_start = time.perf_counter(), None
+
+        def on_validation_start(self, trainer, module):
+            if not trainer.sanity_checking and self._start is not None:
+                self._val_start = time.perf_counter()
+
+        def on_train_epoch_end(self, trainer, module):
+            now = time.perf_counter()
+            self.train.append((self._val_start or now) - self._start)
+            self.total.append(now - self._start)
+
+    clock = Clock()
+    data = read(job["data"], ":")
+    start = time.perf_counter()
+    diffusion, dataset, trainer = train_from_atoms(
+        data,
+        noisers=AGEDI_NOISERS,
+        batch_size=job["batch_size"],
+        lr=job["lr"],
+        train_split=0.9,
+        val_split=0.1,
+        epochs=job["epochs"],
+        max_time=None,
+        accelerator="cpu",
+        log_dir=job["log_dir"],
+        progress_bar=False,
+        print_epoch_interval=0,
+        extra_callbacks=[clock],
+    )
+    seconds = time.perf_counter() - start
+    return {
+        "run": str(trainer.logger.log_dir),
+        "n_train": len(dataset.train_idx),
+        "n_val": len(dataset.val_idx),
+        "parameters": sum(p.numel() for p in diffusion.score_model.parameters()),
+        "epoch_train_seconds": clock.train,
+        "epoch_seconds": clock.total,
+        "fit_seconds": seconds,
+        "torch_threads": torch.get_num_threads(),
+        "peak_rss_mb": _peak_mb(),
+    }
+
+
+def job_agedi_sample(job):
+    """Sample with AGeDi's Python API (``agedi.api.sample``) and write extxyz."""
+    torch = _threads(job)
+    from agedi.api import load_diffusion, sample
+    from agedi.data.atoms_graph import AtomsGraph
+    from ase.io import write
+
+    torch.manual_seed(job["seed"])
+    diffusion = load_diffusion(job["run"], device="cpu")
+    clock = {"network": 0.0, "network_calls": 0, "neighbours": 0.0, "nl_calls": 0}
+    if job.get("profile"):
+        _time_module(diffusion.score_model, clock)
+        update = AtomsGraph.update_graph
+
+        def timed_update(self):
+            begin = time.perf_counter()
+            rebuilt = update(self)
+            clock["neighbours"] += time.perf_counter() - begin
+            clock["nl_calls"] += 1
+            return rebuilt
+
+        AtomsGraph.update_graph = timed_update
+    a, b, c = job["cell"]
+    start = time.perf_counter()
+    samples = sample(
+        diffusion,
+        n_samples=job["n"],
+        formula=job["formula"],
+        cell=[[a, 0.0, 0.0], [0.0, b, 0.0], [0.0, 0.0, c]],
+        steps=job["steps"],
+        batch_size=job["batch_size"],
+    )
+    seconds = time.perf_counter() - start
+    for atoms in samples:
+        atoms.info.update(generator="agedi", steps=job["steps"])
+    write(job["output"], samples, format="extxyz")
+    return _sample_result(job, seconds, clock, torch)
+
+
+def job_asegen_sample(job):
+    """Sample with asegen's Python API (as ``asegen sample`` does) and write extxyz."""
+    import asegen
+
+    asegen.tune_allocator()  # what the asegen command does at start-up
+    torch = _threads(job)
+    from ase.io import write
+
+    from asegen.diffusion import graphs
+
+    generator = asegen.load(job["run"])
+    clock = {"network": 0.0, "network_calls": 0, "neighbours": 0.0, "nl_calls": 0}
+    searches = []
+    if job.get("profile"):
+        _time_module(generator.model, clock)
+        call = graphs.EdgeCache.__call__
+
+        def timed_edges(self, graph):
+            begin = time.perf_counter()
+            edged = call(self, graph)
+            clock["neighbours"] += time.perf_counter() - begin
+            clock["nl_calls"] += 1
+            searches[:] = [sum(lists.searches for lists in self._lists)]
+            return edged
+
+        graphs.EdgeCache.__call__ = timed_edges
+    start = time.perf_counter()
+    samples = generator.sample(
+        job["n"],
+        formula=job["formula"],
+        cell=list(job["cell"]),
+        steps=job["steps"],
+        corrector=job["corrector"],
+        seed=job["seed"],
+        batch_size=job["batch_size"],
+        progress=False,
+    )
+    seconds = time.perf_counter() - start
+    write(job["output"], samples, format="extxyz")
+    result = _sample_result(job, seconds, clock, torch)
+    if searches:
+        result["full_searches"] = searches[0]
+    return result
+
+
+def _time_module(module, clock):
+    """Accumulate the seconds of every forward call of ``module`` in ``clock``."""
+
+    def before(_module, _inputs):
+        clock["_start"] = time.perf_counter()
+
+    def after(_module, _inputs, _output):
+        clock["network"] += time.perf_counter() - clock.pop("_start")
+        clock["network_calls"] += 1
+
+    module.register_forward_pre_hook(before)
+    module.register_forward_hook(after)
+
+
+def _sample_result(job, seconds, clock, torch):
+    result = {
+        "n": job["n"],
+        "seconds": seconds,
+        "structures_per_s": job["n"] / seconds,
+        "torch_threads": torch.get_num_threads(),
+        "peak_rss_mb": _peak_mb(),
+    }
+    if job.get("profile"):
+        clock.pop("_start", None)
+        result.update(clock)
+    return result
+
+
+JOBS = {
+    "versions": job_versions,
+    "agedi_train": job_agedi_train,
+    "agedi_sample": job_agedi_sample,
+    "asegen_sample": job_asegen_sample,
+}
+
+
+def run_job_file(path: Path) -> None:
+    job = json.loads(path.read_text())
+    result = JOBS[job["kind"]](job)
+    Path(job["result"]).write_text(json.dumps(result, indent=1))
+
+
+# -- the driver (asegen's interpreter) ------------------------------------------
+
+
+def busy_seconds() -> float:
+    """CPU seconds all processes of the machine have used (/proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    ticks = [int(v) for v in fields]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def child_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_busy(seconds: float) -> float:
+    """Cores busy over the next ``seconds`` (this process sleeps meanwhile)."""
+    before = busy_seconds()
+    time.sleep(seconds)
+    return (busy_seconds() - before) / seconds
+
+
+class Bench:
+    """Runs the stages, waits for a quiet machine, and keeps the record."""
+
+    def __init__(self, args):
+        self.args = args
+        self.out = args.out.resolve()
+        self.env = os.environ | {
+            "OMP_NUM_THREADS": str(args.threads),
+            "MKL_NUM_THREADS": str(args.threads),
+            "OPENBLAS_NUM_THREADS": str(args.threads),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.asegen_cli = str(Path(sys.executable).with_name("asegen"))
+        self.record = {"commands": {}, "stages": {}}
+
+    # machine state
+
+    def others(self) -> list[str]:
+        found = subprocess.run(
+            ["pgrep", "-af", "benchmarks/"], capture_output=True, text=True
+        ).stdout.splitlines()
+        return [line for line in found if "compare_agedi.py" not in line]
+
+    def wait_quiet(self, stage: str) -> dict:
+        """Wait for other benchmarks to end, then briefly for a calm CPU.
+
+        Other ``benchmarks/`` processes: up to ``--max-wait`` seconds. Other
+        CPU load (tests, builds of colleagues): up to ``--max-busy-wait``
+        seconds for fewer than ``--max-busy`` busy cores; the stage then runs
+        anyway and its record says how many cores others used meanwhile.
+        """
+        waited = 0
+        while (busy := self.others()) and waited < self.args.max_wait:
+            print(f"[{stage}] waiting for {busy}", flush=True)
+            time.sleep(30)
+            waited += 30
+        calm = 0.0
+        while (cores := cpu_busy(3.0)) >= self.args.max_busy:
+            if calm >= self.args.max_busy_wait:
+                break
+            calm += 3.0
+        state = {
+            "waited_s": waited + calm, "others": busy,
+            "busy_cores_before": round(cores, 2), "load": os.getloadavg(),
+        }  # fmt: skip
+        if busy:
+            print(f"[{stage}] other benchmarks still run after {waited} s: {busy}")
+        return state
+
+    # subprocesses
+
+    def job(self, python: str, name: str, **job) -> dict:
+        folder = self.out / "jobs"
+        folder.mkdir(parents=True, exist_ok=True)
+        job["threads"] = self.args.threads
+        job["result"] = str(folder / f"{name}.result.json")
+        (folder / f"{name}.json").write_text(json.dumps(job, indent=1))
+        command = [
+            python,
+            str(Path(__file__).resolve()),
+            "--job",
+            str(folder / f"{name}.json"),
+        ]
+        self.run(name, command)
+        return json.loads(Path(job["result"]).read_text())
+
+    def run(self, name: str, command: list[str]) -> float:
+        self.record["commands"][name] = " ".join(command)
+        log = self.out / "logs" / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        print(f"[{name}] {' '.join(command)}", flush=True)
+        busy, children = busy_seconds(), child_cpu_seconds()
+        start = time.perf_counter()
+        with log.open("w") as handle:
+            done = subprocess.run(
+                command, stdout=handle, stderr=subprocess.STDOUT, env=self.env
+            )
+        seconds = time.perf_counter() - start
+        # CPU the rest of the machine used meanwhile, in cores (contention)
+        others = (busy_seconds() - busy) - (child_cpu_seconds() - children)
+        self.record["stages"][name] = {
+            "wall_s": round(seconds, 2), "other_cores": round(others / seconds, 2),
+        }  # fmt: skip
+        if done.returncode:
+            tail = "".join(log.read_text().splitlines(keepends=True)[-30:])
+            raise SystemExit(f"{name} failed ({done.returncode}); {log}:\n{tail}")
+        print(f"[{name}] {seconds:.1f} s", flush=True)
+        return seconds
+
+    # stages
+
+    def data(self) -> tuple[Path, Path]:
+        """The cuau8 set: ``--data``'s file, else built with make_data's stream."""
+        import numpy as np
+        from ase.io import write
+
+        from asegen.data import read_structures
+        from asegen.data import write as write_h5
+
+        name = "cuau8-small" if self.args.small else "cuau8"
+        given = self.args.data / "cuau8.h5" if self.args.data else None
+        h5 = self.out / "data" / f"{name}.h5"
+        h5.parent.mkdir(parents=True, exist_ok=True)
+        if given is not None and given.exists() and not self.args.small:
+            h5 = given.resolve()
+        elif not h5.exists():
+            sys.path.insert(0, str(HERE))
+            import make_data
+
+            count = 30 if self.args.small else 150
+            rng = np.random.default_rng([self.args.data_seed, 0])  # make_data's
+            frames = make_data.cuau_bulk(rng, count, (2, 1, 1), "cuau8")
+            write_h5(h5, frames)
+        xyz = self.out / "data" / f"{name}.extxyz"  # what the anchor reads
+        write(xyz, list(read_structures(h5)), format="extxyz")
+        self.record["data"] = {"h5": str(h5), "extxyz": str(xyz)}
+        return h5, xyz
+
+    def versions(self) -> None:
+        anchor = self.job(
+            self.args.anchor_python, "versions-agedi", kind="versions",
+            packages=[
+                "agedi", "schnetpack", "lightning", "torch-geometric", "matscipy",
+            ],
+        )  # fmt: skip
+        ours = self.job(
+            sys.executable, "versions-asegen", kind="versions",
+            packages=["asegen", "matscipy"],
+        )  # fmt: skip
+        cpu = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        self.record["versions"] = {"agedi": anchor, "asegen": ours}
+        self.record["machine"] = {"cpu": cpu, "cores": os.cpu_count()}
+
+    def train_agedi(self, xyz: Path) -> dict:
+        log_dir = self.out / "agedi-train"
+        shutil.rmtree(log_dir, ignore_errors=True)
+        quiet = self.wait_quiet("train-agedi")
+        result = self.job(
+            self.args.anchor_python, "train-agedi", kind="agedi_train",
+            data=str(xyz), log_dir=str(log_dir), epochs=self.args.epochs,
+            batch_size=self.args.batch_size, lr=self.args.lr, seed=self.args.seed,
+        )  # fmt: skip
+        result["machine"] = quiet
+        return result
+
+    def train_asegen(self, h5: Path) -> dict:
+        parent = self.out / "asegen-train"
+        shutil.rmtree(parent, ignore_errors=True)
+        quiet = self.wait_quiet("train-asegen")
+        command = [
+            self.asegen_cli, "train", "diffusion", "--data", str(h5),
+            "--out", str(parent), "--epochs", str(self.args.epochs),
+            "--batch-size", str(self.args.batch_size), "--lr", str(self.args.lr),
+            "--seed", str(self.args.seed), "--no-cell", "--device", "cpu",
+            "--set", "train.train_ratio=0.9", "--set", "train.val_ratio=0.1",
+            "--set", "train.test_ratio=0",
+        ]  # fmt: skip
+        wall = self.run("train-asegen", command)
+        run = max(parent.glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
+        import csv
+
+        with (run / "metrics.csv").open() as handle:
+            rows = list(csv.DictReader(handle))
+        hparams = (run / "hparams.yaml").read_text()
+        sizes = [int(v) for v in re.findall(r"\bn_(?:train|val): (\d+)", hparams)]
+        import asegen
+
+        generator = asegen.load(run)
+        return {
+            "run": str(run),
+            "n_train": sizes[0],
+            "n_val": sizes[1],
+            "parameters": sum(p.numel() for p in generator.model.parameters()),
+            "epoch_train_seconds": [float(r["train_seconds"]) for r in rows],
+            "epoch_seconds": [float(r["seconds"]) for r in rows],
+            "command_seconds": wall,
+            "machine": quiet,
+        }
+
+    def sample(self, case: dict, run: str, profile: bool = False) -> dict:
+        tool = case["tool"]
+        name = f"{'profile' if profile else 'sample'}-{case['name']}"
+        folder = self.out / "samples"
+        folder.mkdir(parents=True, exist_ok=True)
+        n = self.args.batch_size if profile else self.args.samples
+        quiet = self.wait_quiet(name)
+        # asegen always draws whole batches (a sample depends only on the seed,
+        # the batch size and its index), so a batch larger than n wastes work
+        job = {
+            "run": run, "n": n, "formula": FORMULA, "cell": CELL,
+            "steps": case["steps"], "batch_size": min(self.args.batch_size, n),
+            "seed": self.args.seed, "profile": profile,
+            "output": str(folder / f"{name}.extxyz"),
+        }  # fmt: skip
+        if tool == "agedi":
+            result = self.job(self.args.anchor_python, name, kind="agedi_sample", **job)
+        else:
+            job["corrector"] = case["corrector"]
+            result = self.job(sys.executable, name, kind="asegen_sample", **job)
+        result.update(output=job["output"], machine=quiet)
+        return result
+
+    def evaluate(self, name: str, samples: str, reference: Path) -> dict:
+        folder = self.out / "evaluate"
+        folder.mkdir(parents=True, exist_ok=True)
+        for mode, extra in (("emt", ["--calculator", EMT]), ("raw", [])):
+            target = folder / f"{name}-{mode}.json"
+            command = [
+                self.asegen_cli, "evaluate", samples, "--reference", str(reference),
+                "--formula", FORMULA, *extra, "--json", str(target), "--no-plot",
+            ]  # fmt: skip
+            self.run(f"evaluate-{name}-{mode}", command)
+        return self.quality(name, samples)
+
+    def quality(self, name: str, samples: str) -> dict:
+        """The metrics of the comparison from the ``asegen evaluate`` JSON files."""
+        from collections import Counter
+
+        from ase.io import read
+
+        folder = self.out / "evaluate"
+        emt = json.loads((folder / f"{name}-emt.json").read_text())
+        raw = json.loads((folder / f"{name}-raw.json").read_text())
+        formulas = Counter(a.get_chemical_formula() for a in read(samples, ":"))
+        return quality(emt, raw) | {"formulas": dict(formulas.most_common())}
+
+
+def quality(emt: dict, raw: dict) -> dict:
+    """The metrics of the comparison from two ``asegen evaluate --json`` files.
+
+    Duplicates need equal compositions, so a sample of another composition
+    than the requested one is unique and novel whenever its composition is
+    new; the ``*_formula`` values count only the samples of the requested
+    composition (of which there are ``formula_n``).
+    """
+    summary, per = emt["summary"], emt["samples"]
+    relaxed = [e for e in per["energy_relaxed"] if e is not None]
+    reference = emt["reference_energy"]
+    lo, hi = min(reference), max(reference) + emt["settings"]["energy_margin"]
+    total = summary["samples"]["count"]
+    match = per["composition_match"]
+    matching = max(sum(match), 1)
+
+    def value(key, source=summary):
+        return source[key]["value"]
+
+    def among_matching(flags):
+        return sum(bool(f) and bool(m) for f, m in zip(flags, match, strict=True))
+
+    return {
+        "n": total,
+        "valid": value("valid"),
+        "composition": value("composition_match"),
+        "valid_and_formula": among_matching(per["valid"]) / total,
+        "unique_generated": value("unique", raw["summary"]),
+        "unique_relaxed": value("unique"),
+        "novel_relaxed": value("novel"),
+        "formula_n": sum(match),
+        "unique_relaxed_formula": among_matching(per["unique"]) / matching,
+        "unique_generated_formula": among_matching(raw["samples"]["unique"]) / matching,
+        "novel_relaxed_formula": among_matching(per["novel"]) / matching,
+        "e_below_max": value("within_reference_range"),
+        "stable": value("stable"),
+        "e_in_range": sum(lo <= e <= hi for e in relaxed) / total,
+        "e_relaxed_mean": value("energy_mean"),
+        "rms_displacement": value("rms_displacement_mean"),
+        "reference_d_min": value("reference_min_distance"),
+        "reference_e": [min(reference), max(reference)],
+    }
+
+
+def cases(args) -> list[dict]:
+    """AGeDi at each of ``--anchor-steps``, asegen with and without corrector.
+
+    AGeDi's Euler-Maruyama sampler calls its network once per step; asegen's
+    predictor-corrector twice per step but once on the last (``2 n - 1``), so
+    the defaults pair asegen's default (100 steps, 199 calls) with AGeDi at
+    200 steps and asegen without corrector (100 calls) with AGeDi at 100.
+    """
+    agedi_steps = args.anchor_steps or ([50, 20, 10] if args.small else [500, 200, 100])
+    n = args.asegen_steps or (10 if args.small else 100)
+    found = [
+        {"name": f"agedi-{steps}", "tool": "agedi", "steps": steps, "calls": steps}
+        for steps in agedi_steps
+    ]
+    found += [
+        {"name": f"asegen-pc{n}", "tool": "asegen", "steps": n, "corrector": True,
+         "calls": 2 * n - 1},
+        {"name": f"asegen-em{n}", "tool": "asegen", "steps": n, "corrector": False,
+         "calls": n},
+    ]  # fmt: skip
+    return found
+
+
+def training_row(result: dict) -> dict:
+    epochs = len(result["epoch_train_seconds"])
+    structures = result["n_train"] * epochs
+    train_s = sum(result["epoch_train_seconds"])
+    epoch_s = sum(result["epoch_seconds"])
+    later = result["epoch_train_seconds"][1:] or result["epoch_train_seconds"]
+    return {
+        "epochs": epochs,
+        "n_train": result["n_train"],
+        "parameters": result["parameters"],
+        "train_seconds": train_s,
+        "epoch_seconds": epoch_s,
+        "per_s_train": structures / train_s,
+        "per_s_train_after_first": result["n_train"] * len(later) / sum(later),
+        "per_s_epoch": structures / epoch_s,
+    }
+
+
+def _others(record: dict, stage: str) -> str:
+    """Cores other processes used during ``stage`` (machine load), as text."""
+    found = record.get("stages", {}).get(stage)
+    return "–" if found is None else f"{found['other_cores']:.2f}"
+
+
+def _f(value) -> str:
+    """A fraction or length with two decimals; "–" where not applicable."""
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _partner(case: dict, cases: list[dict]) -> dict:
+    """The AGeDi case whose network calls are closest to ``case``'s."""
+    agedi = [c for c in cases if c["tool"] == "agedi"]
+    return min(agedi, key=lambda c: (abs(c["calls"] - case["calls"]), c["calls"]))
+
+
+def markdown(record: dict) -> str:
+    """The result tables: training, sampling speed, quality, time split."""
+    train = record["training"]
+    lines = [
+        "| tool | parameters | n_train x epochs | training passes s "
+        "| structures/s (training passes) | structures/s (after epoch 1) "
+        "| structures/s (whole epochs) | other cores |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for tool in ("agedi", "asegen"):
+        row = train[tool]
+        lines.append(
+            f"| {tool} | {row['parameters']:,} | {row['n_train']} x {row['epochs']} "
+            f"| {row['train_seconds']:.1f} | {row['per_s_train']:.1f} "
+            f"| {row['per_s_train_after_first']:.1f} | {row['per_s_epoch']:.1f} "
+            f"| {_others(record, 'train-' + tool)} |"
+        )
+    a, b = train["agedi"], train["asegen"]
+    lines.append(
+        f"| asegen / agedi | {b['parameters'] / a['parameters']:.2f}x | "
+        f"| | {b['per_s_train'] / a['per_s_train']:.2f}x "
+        f"| {b['per_s_train_after_first'] / a['per_s_train_after_first']:.2f}x "
+        f"| {b['per_s_epoch'] / a['per_s_epoch']:.2f}x | |"
+    )
+    cases, sampling = record["cases"], record["sampling"]
+    default = cases[0]  # AGeDi at its default steps
+    lines += [
+        "",
+        "| case | network calls | samples | s | structures/s "
+        "| ms per call and structure | vs AGeDi default | vs AGeDi at equal calls "
+        "| other cores |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for case in cases:
+        s = sampling[case["name"]]
+        per_call = 1000 * s["seconds"] / (case["calls"] * s["n"])
+        speed = s["structures_per_s"]
+        versus = speed / sampling[default["name"]]["structures_per_s"]
+        equal = "–"
+        if case["tool"] == "asegen":
+            other = _partner(case, cases)
+            ratio = speed / sampling[other["name"]]["structures_per_s"]
+            equal = f"{ratio:.2f}x ({other['name']})"
+        lines.append(
+            f"| {case['name']} | {case['calls']} | {s['n']} | {s['seconds']:.1f} "
+            f"| {speed:.2f} | {per_call:.2f} | {versus:.2f}x | {equal} "
+            f"| {_others(record, 'sample-' + case['name'])} |"
+        )
+    lines += [
+        "",
+        "| case | valid | composition | unique (generated) | unique (relaxed) "
+        "| novel (relaxed) | E/atom <= max+0.02 | E/atom in range "
+        "| within 0.1 of hull | RMS disp. Å |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for case in cases:
+        q = record["quality"][case["name"]]
+        lines.append(
+            f"| {case['name']} | {_f(q['valid'])} | {_f(q['composition'])} "
+            f"| {_f(q['unique_generated'])} | {_f(q['unique_relaxed'])} "
+            f"| {_f(q['novel_relaxed'])} | {_f(q['e_below_max'])} "
+            f"| {_f(q['e_in_range'])} | {_f(q['stable'])} "
+            f"| {_f(q['rms_displacement'])} |"
+        )
+    lines += [
+        "",
+        "| case | valid and Cu4Au4 | Cu4Au4 samples | unique (generated) among them "
+        "| unique (relaxed) among them | novel (relaxed) among them | compositions |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for case in cases:
+        q = record["quality"][case["name"]]
+        formulas = ", ".join(f"{k} {v}" for k, v in q["formulas"].items())
+        lines.append(
+            f"| {case['name']} | {_f(q['valid_and_formula'])} | {q['formula_n']} "
+            f"| {_f(q['unique_generated_formula'])} "
+            f"| {_f(q['unique_relaxed_formula'])} "
+            f"| {_f(q['novel_relaxed_formula'])} | {formulas} |"
+        )
+    if record.get("profile"):
+        lines += [
+            "",
+            "| profile (one batch) | s | network s (calls) | neighbours s (calls) "
+            "| full searches | rest s |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, p in record["profile"].items():
+            rest = p["seconds"] - p["network"] - p["neighbours"]
+            lines.append(
+                f"| {name} | {p['seconds']:.1f} | {p['network']:.1f} "
+                f"({p['network_calls']}) | {p['neighbours']:.2f} ({p['nl_calls']}) "
+                f"| {p.get('full_searches', '–')} | {rest:.2f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:]),
+    )
+    parser.add_argument("--anchor-python", help="python of AGeDi's own virtualenv")
+    parser.add_argument("--out", type=Path, default=Path("bench-out/diffusion-agedi"))
+    parser.add_argument(
+        "--data", type=Path, help="folder with make_data.py's cuau8.h5 (else built)"
+    )
+    parser.add_argument("--data-seed", type=int, default=0, help="make_data's --seed")
+    parser.add_argument("--small", action="store_true", help="smoke run, ~2 minutes")
+    parser.add_argument("--epochs", type=int, help="training epochs (default 100)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--samples", type=int, help="samples per case (default 64)")
+    parser.add_argument(
+        "--anchor-steps", type=int, nargs="+",
+        help="AGeDi's sampling steps, one case each (default 500 200 100)",
+    )  # fmt: skip
+    parser.add_argument("--asegen-steps", type=int, help="asegen's steps (default 100)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--max-wait", type=int, default=300,
+        help="seconds to wait for other benchmarks before each timed stage",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-busy", type=float, default=0.3,
+        help="other processes may use this many cores before a timed stage",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-busy-wait", type=int, default=10,
+        help="seconds to wait for --max-busy before running a stage anyway",
+    )  # fmt: skip
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument(
+        "--reuse-training", type=Path, metavar="OUT",
+        help="skip training: sample from the runs recorded in OUT/results.json",
+    )  # fmt: skip
+    parser.add_argument(
+        "--report-only", action="store_true",
+        help="rebuild results.json/.md of --out from its evaluation files",
+    )  # fmt: skip
+    parser.add_argument("--job", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.job is None and not args.report_only and not args.anchor_python:
+        parser.error("--anchor-python is required")
+    args.epochs = args.epochs or (2 if args.small else 100)
+    args.samples = args.samples or (8 if args.small else 64)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.job is not None:
+        return run_job_file(args.job)
+    bench = Bench(args)
+    if args.report_only:
+        return report_only(bench)
+    bench.out.mkdir(parents=True, exist_ok=True)
+    record = bench.record
+    record["settings"] = {
+        k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+    }
+    started = time.perf_counter()
+    h5, xyz = bench.data()
+    bench.versions()
+    if args.reuse_training:  # sample again from the runs of an earlier --out
+        earlier = json.loads((args.reuse_training / "results.json").read_text())
+        raw = earlier["training_raw"]
+        record["stages"].update(
+            {k: v for k, v in earlier["stages"].items() if k.startswith("train-")}
+        )
+        record["training_from"] = str(args.reuse_training)
+    else:
+        raw = {"agedi": bench.train_agedi(xyz), "asegen": bench.train_asegen(h5)}
+    record["training_raw"] = raw
+    record["training"] = {tool: training_row(r) for tool, r in raw.items()}
+    runs = {tool: r["run"] for tool, r in raw.items()}
+    record["cases"] = cases(args)
+    record["sampling"] = {
+        case["name"]: bench.sample(case, runs[case["tool"]]) for case in record["cases"]
+    }
+    if not args.no_profile:
+        # one batch each: asegen's default and AGeDi at its fewest steps
+        agedi = [case for case in record["cases"] if case["tool"] == "agedi"]
+        profiled = [record["cases"][-2], min(agedi, key=lambda case: case["steps"])]
+        record["profile"] = {
+            case["name"]: bench.sample(case, runs[case["tool"]], profile=True)
+            for case in profiled
+        }
+    record["quality"] = {
+        name: bench.evaluate(name, result["output"], h5)
+        for name, result in record["sampling"].items()
+    }
+    record["total_seconds"] = time.perf_counter() - started
+    write_results(bench.out, record)
+
+
+def write_results(out: Path, record: dict) -> None:
+    (out / "results.json").write_text(json.dumps(record, indent=1))
+    table = markdown(record)
+    (out / "results.md").write_text(table)
+    print(table)
+    print(f"wrote {out / 'results.json'} ({record['total_seconds']:.0f} s)")
+
+
+def report_only(bench: Bench) -> None:
+    """Recompute the quality metrics and tables of a finished ``--out``."""
+    record = json.loads((bench.out / "results.json").read_text())
+    record["quality"] = {
+        name: bench.quality(name, result["output"])
+        for name, result in record["sampling"].items()
+    }
+    write_results(bench.out, record)
+
+
+if __name__ == "__main__":
+    main()

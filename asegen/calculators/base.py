@@ -9,7 +9,8 @@ re-reading costs none. Inference never builds a double-backward graph.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from itertools import pairwise
 from typing import Any, ClassVar
 
@@ -20,7 +21,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.data import chemical_symbols
 from torch import Tensor
 
-from asegen._config import check_choice
+from asegen._config import check_choice, check_int
 from asegen._structures import check_separation
 from asegen.errors import StructureError
 from asegen.graph import SkinNeighborList, atoms_to_graph
@@ -30,7 +31,10 @@ from asegen.models.checkpoint import trained_elements
 from asegen.models.options import resolve_device, resolve_dtype
 from asegen.models.potential import predict
 
-__all__ = ["TorchCalculator", "calculator_for", "resolve_device"]
+__all__ = ["SMALL_ATOMS", "TorchCalculator", "calculator_for", "resolve_device"]
+
+#: Evaluations of fewer atoms run with one torch thread by default (CPU).
+SMALL_ATOMS = 128
 
 
 class TorchCalculator(Calculator):
@@ -66,6 +70,15 @@ class TorchCalculator(Calculator):
         the graph of a large system is built on the GPU) or ``"auto"``
         (torch when the model runs on CUDA, else matscipy). Both give the
         same pairs.
+    threads
+        torch threads of an evaluation on the CPU, restored afterwards:
+        ``"auto"`` (default) uses one thread for evaluations of fewer than
+        :data:`SMALL_ATOMS` atoms and torch's setting for larger ones; an
+        integer uses that many for every evaluation; ``None`` leaves torch's
+        setting alone. Small cells gain little from threads, and on a busy
+        machine every parallel region waits for a thread that lost its core:
+        a BFGS + cell-filter relaxation of 32 atoms ran 2x faster with one
+        torch thread (benchmarks/alignn/threads.py, docs/benchmarks.md).
     allow_unknown_elements
         Predict for elements the model never saw in training. By default a
         structure with such an element is refused (:class:`StructureError`
@@ -102,6 +115,7 @@ class TorchCalculator(Calculator):
         dtype: torch.dtype | str | None = None,
         skin: float = 1.0,
         neighbors: str = "auto",
+        threads: int | str | None = "auto",
         allow_unknown_elements: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -113,6 +127,9 @@ class TorchCalculator(Calculator):
         if neighbors == "auto":
             neighbors = "torch" if self.device.type == "cuda" else "matscipy"
         self.neighbors = neighbors
+        if threads != "auto" and threads is not None:
+            check_int("threads", threads, 1)
+        self.threads = threads
         self.batch_size = 32 if self.device.type == "cuda" else 4
         self.dtype = (
             next(model.parameters()).dtype if dtype is None else resolve_dtype(dtype)
@@ -168,6 +185,22 @@ class TorchCalculator(Calculator):
             results.extend(self._evaluate(chunk, pairs))
         return results
 
+    @contextlib.contextmanager
+    def _threads(self, n_atoms: int) -> Iterator[None]:
+        """Run an evaluation of ``n_atoms`` atoms with the chosen torch threads."""
+        wanted = self.threads
+        if wanted == "auto":
+            wanted = 1 if n_atoms < SMALL_ATOMS else None
+        before = torch.get_num_threads()
+        if self.device.type != "cpu" or wanted is None or wanted == before:
+            yield
+            return
+        torch.set_num_threads(int(wanted))
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
     def _check_elements(self, atoms: Atoms) -> None:
         """Refuse an element outside :attr:`elements` (unless that is ``None``)."""
         if self.elements is None:
@@ -194,7 +227,8 @@ class TorchCalculator(Calculator):
             images, dtype=self.dtype, device=self.device, pairs=pairs
         )
         periodic = [bool(a.pbc.all()) and a.cell.rank == 3 for a in images]
-        out = predict(self.model, graph, forces=True, stress=any(periodic))
+        with self._threads(sum(len(a) for a in images)):
+            out = predict(self.model, graph, forces=True, stress=any(periodic))
         energy = out["energy"].double().cpu().numpy()
         energies = out["energies"].double().cpu().numpy()
         forces = out["forces"].double().cpu().numpy()

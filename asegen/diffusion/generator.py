@@ -161,7 +161,7 @@ class DiffusionGenerator:
         steps: int = 100,
         corrector: bool = True,
         seed: int | None = None,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         progress: bool | None = None,
     ) -> list[Atoms]:
         """Return ``n_samples`` new structures (see the module docs).
@@ -191,7 +191,10 @@ class DiffusionGenerator:
             Seed of every random draw; the same seed and batch size give the
             same structures.
         batch_size
-            Structures integrated together in one graph.
+            Structures integrated together in one graph; default
+            ``min(n_samples, 32)``, so a few samples cost a few (a batch is
+            always built whole: the same seed gives the same structures for
+            the same batch size).
         progress
             Show a progress bar (default: on a terminal).
         """
@@ -210,7 +213,7 @@ class DiffusionGenerator:
                 steps=steps,
                 corrector=corrector,
                 seed=seed,
-                batch_size=batch_size,
+                batch_size=batch_size or min(n_samples, 32),
                 progress=progress,
             )
             for atoms in batch

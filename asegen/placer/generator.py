@@ -121,8 +121,11 @@ class AutoregressivePlacer:
         """Return the structures finished in ``n`` attempts.
 
         ``options`` are those of :meth:`batches`; failed attempts are left
-        out (:meth:`batches` counts them).
+        out (:meth:`batches` counts them). ``batch_size`` defaults to
+        ``min(n, 100)``: a batch is always built whole, so a few attempts
+        cost a few.
         """
+        options.setdefault("batch_size", min(n, 100) if isinstance(n, int) else 100)
         out: list[Atoms] = []
         for batch in self.batches(n, conditions, **options):
             out.extend(batch.structures)

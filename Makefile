@@ -154,9 +154,12 @@ $(VENV)/.data: pyproject.toml $(VENV)/.base
 	$(PIP) install -e ".[data]"
 	touch $@
 
-data: $(VENV)/.data  ## regenerate the full molecule set into data-out/ (30 CPU minutes)
+data: $(VENV)/.data  ## regenerate the full molecule and Pd–O sets into data-out/ (about 1 CPU hour)
 	OMP_NUM_THREADS=1 $(PY) scripts/make_molecules.py --out $(DATA_OUT)/molecules \
 		--download-dir $(DATA_OUT)/downloads --jobs $(DATA_JOBS)
+	# CHGNet labels; rerun to resume an interrupted augmentation
+	OMP_NUM_THREADS=1 $(PY) scripts/make_pdo.py --out $(DATA_OUT)/pdo \
+		--n-target 3600 --jobs $(DATA_JOBS)
 
 examples: $(VENV)/.test  ## run every example at small size
 	for f in examples/*.py; do $(PY) $$f --small || exit 1; done

@@ -121,8 +121,12 @@ class _AtomRows:
         if view is None:
             offset = int(self._offsets[index])
             if offset < 0:
-                raise damaged(
-                    self._path, ValueError(f"chunk {index} was never written")
+                what = f"chunk {index} of {self._dataset.name} was never written"
+                if self._dataset.name.startswith("/atoms/"):
+                    raise damaged(self._path, ValueError(what))
+                raise DataFormatError(  # a column that first appeared late (old files)
+                    f"{self._path} is a damaged HDF5 file ({what}); open it for "
+                    "appending once to repair it, else restore it from a backup"
                 )
             chunks = self._dataset.chunks
             if self._dataset.fletcher32:  # HDF5 verifies the checksum on read

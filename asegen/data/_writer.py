@@ -326,10 +326,12 @@ class H5Writer:
             old = stored.get(key)
             if old is None:
                 group = self._file.create_group(spec.path)
-                self._create_dataset(
+                present = self._create_dataset(
                     group, "present", np.bool_, (), "structure", self._committed
                 )
-                self._create_value(group, spec, self._length(spec))
+                value = self._create_value(group, spec, self._length(spec))
+                for dataset in (present, value):  # rows of the structures before
+                    _store_zeros(dataset, 0, dataset.shape[0])
             elif old.kind != spec.kind:
                 self._widen(group=self._file[spec.path], old=old, new=spec)
 
@@ -379,6 +381,46 @@ class H5Writer:
                         del group["value"]
                     group.move("value_old", "value")
         self._truncate(int(self._file.attrs[COUNT_ATTR]))
+        self._fill_late_columns()
+
+    def _fill_late_columns(self) -> None:
+        """Store the never-written chunks of columns that first appeared late.
+
+        Writers before this check created a column that first appears after
+        earlier structures without writing its rows for them, so the chunks
+        holding only such rows were never stored and the memory-mapped reader
+        calls them damaged. They are written now as zeros (what HDF5 reads
+        there anyway), with their checksums, and a warning names them; a hole
+        under rows of a structure that carries the column is real damage.
+        """
+        file, count = self._file, self._committed
+        n_atoms = file["structures/n_atoms"][:count]
+        filled = False
+        for spec in read_schema(file).values():
+            group = file[spec.path]
+            present = group["present"][:count]
+            needed = np.repeat(present, n_atoms) if spec.per_atom else present
+            for dataset, rows in ((group["present"], None), (group["value"], needed)):
+                holes = _unwritten_chunks(dataset)
+                if not holes:
+                    continue
+                if rows is not None and any(rows[a:b].any() for a, b in holes):
+                    raise damaged(
+                        self.path,
+                        ValueError(f"rows of {dataset.name} were never written"),
+                    )
+                for start, stop in holes:
+                    _store_zeros(dataset, start, stop)
+                filled = True
+                warnings.warn(
+                    f"{self.path}: stored {sum(b - a for a, b in holes)} "
+                    f"never-written rows of {dataset.name}, a column that first "
+                    "appeared after them; no structure changed",
+                    UserWarning,
+                    stacklevel=4,
+                )
+        if filled:
+            file.flush()
 
     def _truncate(self, count: int) -> None:
         """Cut every dataset back to ``count`` structures; drop emptied columns."""
@@ -486,6 +528,40 @@ def _clear_beyond(dataset: h5py.Dataset, length: int) -> bool:
     dataset.resize(end, axis=0)
     dataset.resize(length, axis=0)
     return True
+
+
+def _store_zeros(dataset: h5py.Dataset, start: int, stop: int) -> None:
+    """Write zeros to rows ``start:stop`` of a numeric dataset, in blocks.
+
+    Every chunk holding them is then stored, with its checksum. String datasets
+    are skipped: HDF5 reads empty strings from chunks never written, and they
+    are read through h5py, never from a memory map.
+    """
+    if dataset.dtype.kind == "O":
+        return
+    for first in range(start, stop, _COPY_ROWS):
+        last = min(first + _COPY_ROWS, stop)
+        dataset[first:last] = np.zeros(
+            (last - first, *dataset.shape[1:]), dataset.dtype
+        )
+
+
+def _unwritten_chunks(dataset: h5py.Dataset) -> list[tuple[int, int]]:
+    """Return the row spans ``(start, stop)`` of chunks never stored.
+
+    Empty for string datasets and where h5py cannot list chunks (HDF5 before
+    1.12.3): readers read those through h5py, which returns zeros there.
+    """
+    if dataset.dtype.kind == "O" or not hasattr(dataset.id, "chunk_iter"):
+        return []
+    rows, length = dataset.chunks[0], dataset.shape[0]
+    stored = np.zeros(-(-length // rows), dtype=bool)
+
+    def visit(info: Any) -> None:
+        stored[info.chunk_offset[0] // rows] = True
+
+    dataset.id.chunk_iter(visit)
+    return [(k * rows, min((k + 1) * rows, length)) for k in np.flatnonzero(~stored)]
 
 
 def _datasets(file: h5py.File) -> list[h5py.Dataset]:

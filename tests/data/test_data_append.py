@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import h5py
 import numpy as np
@@ -256,3 +257,76 @@ def test_compressed_files_read_the_same(
     dataset = H5Dataset(path)
     for k in (7, 0, 11, 3):
         assert_same_atoms(mixed[k], dataset[k])
+
+
+def _late_tags(path):
+    """Forty 256-atom Cu cells, then one with tags, each appended and flushed."""
+    from ase.build import bulk
+
+    cells = [bulk("Cu", cubic=True).repeat((4, 4, 4)) for _ in range(41)]
+    cells[-1].set_tags(np.arange(256) % 3)
+    with H5Writer(path) as writer:
+        for atoms in cells:
+            writer.append(atoms)
+            writer.flush()
+    return cells
+
+
+def _stored_chunks(path, name):
+    with h5py.File(path) as file:
+        dataset = file[name]
+        found = []
+        dataset.id.chunk_iter(lambda info: found.append(info.chunk_offset[0]))
+        return sorted(found), -(-dataset.shape[0] // dataset.chunks[0])
+
+
+def test_column_appearing_after_a_chunk_of_rows_reads(tmp_path):
+    path = tmp_path / "late.h5"
+    cells = _late_tags(path)
+    stored, n_chunks = _stored_chunks(path, "arrays/tags/value")
+    assert len(stored) == n_chunks > 1  # every chunk stored, with its checksum
+    images = read(path)
+    assert [("tags" in atoms.arrays) for atoms in images] == [False] * 40 + [True]
+    np.testing.assert_array_equal(images[-1].get_tags(), cells[-1].get_tags())
+    np.testing.assert_array_equal(images[3].positions, cells[3].positions)
+
+
+def test_late_column_of_an_older_writer_is_repaired_on_append(tmp_path, monkeypatch):
+    path = tmp_path / "old.h5"
+    with monkeypatch.context() as patch:  # the writer before the fix
+        patch.setattr(writer_module, "_store_zeros", lambda *args: None)
+        cells = _late_tags(path)
+    stored, n_chunks = _stored_chunks(path, "arrays/tags/value")
+    assert len(stored) < n_chunks
+    with pytest.raises(DataFormatError, match=r"never written\); open it for appending once"):
+        read(path)
+    with pytest.warns(UserWarning, match="stored 8192 never-written rows"):
+        H5Writer(path, append=True).close()
+    assert len(_stored_chunks(path, "arrays/tags/value")[0]) == n_chunks
+    images = read(path)
+    assert len(images) == 41
+    np.testing.assert_array_equal(images[-1].get_tags(), cells[-1].get_tags())
+    assert "tags" not in images[0].arrays
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # repaired once: no warning again
+        write(path, cells[-1], append=True)
+    assert len(read(path)) == 42
+
+
+def test_repair_refuses_a_hole_under_stored_rows(tmp_path):
+    path = tmp_path / "hole.h5"
+    cells = _late_tags(path)
+    for atoms in cells:
+        atoms.set_tags(1)
+    write(path, cells)
+    with h5py.File(path, "r+") as file:  # every chunk of the column lost
+        group = file["arrays/tags"]
+        attrs = dict(group["value"].attrs)
+        shape, chunks = group["value"].shape, group["value"].chunks
+        del group["value"]
+        value = group.create_dataset(
+            "value", shape=shape, maxshape=(None,), chunks=chunks, dtype=np.int64
+        )
+        value.attrs.update(attrs)
+    with pytest.raises(DataFormatError, match="tags/value were never written"):
+        H5Writer(path, append=True)

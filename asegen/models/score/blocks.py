@@ -65,6 +65,7 @@ class Message(nn.Module):
         unit: Tensor,
         centre: Tensor,
         neighbour: Tensor,
+        scale: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Return ``s + ds`` and ``v + dv``.
 
@@ -79,6 +80,9 @@ class Message(nn.Module):
             ``(E, 3)`` unit edge vectors.
         centre, neighbour
             ``(E,)`` atoms ``i`` (receiving) and ``j`` (sending) of each edge.
+        scale
+            ``(N,)`` factor of each atom's summed messages (``1 / count`` for
+            the mean over neighbours); ``None``: the plain sum.
         """
         n, f = s.shape
         x = self.phi(s).index_select(0, neighbour) * self.filter(basis)  # (E, 3F)
@@ -88,7 +92,10 @@ class Message(nn.Module):
         dv = dv.addcmul_(v.index_select(0, neighbour), x_vv[:, None, :])
         # a contiguous copy first: summing strided rows is several times slower
         ds = scatter_sum(x_s.contiguous(), centre, n)  # (N, F)
-        return s + ds, v + scatter_sum(dv, centre, n)
+        dv = scatter_sum(dv, centre, n)  # (N, 3, F)
+        if scale is not None:
+            ds, dv = ds * scale[:, None], dv * scale[:, None, None]
+        return s + ds, v + dv
 
 
 class Update(nn.Module):

@@ -49,6 +49,12 @@ class ScoreConfig:
     time_features
         Width of the sinusoidal encodings of the diffusion time and of scalar
         properties (even, at least 16).
+    aggregation
+        How an atom combines its neighbours' messages: ``"mean"`` (default)
+        or ``"sum"``. The mean keeps features bounded however dense the
+        graph: the lattice noiser's cells at mid diffusion times can hold a
+        quarter of the training volume, four times the neighbours, and a sum
+        over four blocks then grows by orders of magnitude.
     centred
         Give every atom its displacement from its structure's centroid as a
         vector input. For molecules and clusters (no cell): an atom that
@@ -76,6 +82,7 @@ class ScoreConfig:
     radial_basis: int = 20
     envelope_exponent: int = 5
     time_features: int = 16
+    aggregation: str = "mean"
     centred: bool = False
     heads: dict[str, dict[str, Any]] = field(default_factory=_default_heads)
     properties: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -93,6 +100,7 @@ class ScoreConfig:
         check_int("radial_basis", self.radial_basis, 2)
         check_int("envelope_exponent", self.envelope_exponent, 1)
         check_int("time_features", self.time_features, 16)
+        check_choice("aggregation", self.aggregation, ("mean", "sum"))
         if self.time_features % 2:
             raise ConfigError(f"time_features must be even, got {self.time_features}")
         object.__setattr__(self, "heads", _checked_heads(self.heads))

@@ -196,13 +196,17 @@ class ScoreModel(AtomisticModel):
         c = self.conditioning(graph)  # (N, F)
         film = self.film(functional.silu(c)).split(f, dim=1)  # 2L x (N, F)
 
+        scale = None
+        if self.config.aggregation == "mean":
+            counts = torch.bincount(centre, minlength=n).clamp_min(1)
+            scale = 1.0 / counts.to(vectors.dtype)
         s = self.species(graph.numbers).to(vectors.dtype)  # (N, F)
         v = s.new_zeros(n, 3, f)  # (N, 3, F)
         if self.config.centred:
             s, v = self._centred(graph, s, v)
         for k in range(layers):
             s = s * (1 + film[2 * k]) + film[2 * k + 1]
-            s, v = self.messages[k](s, v, basis, unit, centre, neighbour)
+            s, v = self.messages[k](s, v, basis, unit, centre, neighbour, scale)
             s, v = self.updates[k](s, v)
 
         out: dict[str, Tensor] = {}

@@ -60,6 +60,7 @@ from asegen.augment.operations import (
     complete,
     cumulative,
     early_stop_probability,
+    fixed_atoms,
     fractional,
     max_force,
     quantize,
@@ -148,6 +149,7 @@ class _Growth:
         for atoms in task.existing:
             self.family.add(atoms)
         self.last_labelled: int | None = None  # slot of the previous request
+        self._fixed = fixed_atoms(task.seed)  # FixAtoms: never rattled nor stepped
         self._strain: StrainDraw | None = None  # around the seed member's cell
         self._sigma: LogUniform | None = None
         self._streams: dict[int, RandomSource] = {}  # made ahead, by slot
@@ -256,7 +258,10 @@ class _Growth:
         labels = copy_labels(atoms, results)
         if not math.isfinite(labels["energy"]):
             return labels, float("nan")
-        return labels, max_force(labels["forces"])
+        forces = labels["forces"]
+        return labels, max_force(
+            forces if self._fixed is None else forces[~self._fixed]
+        )
 
     def _seed(self, slot: _Slot) -> Generator[Atoms, Any, _Tested]:
         start = self.task.start
@@ -308,7 +313,9 @@ class _Growth:
                 cell, positions = parent.cell.array, parent.positions
                 full = family.full_cell(index)
             sigma = self._sigma(rng.random())
-            positions = rattled(positions, rng.standard_normal(positions.shape), sigma)
+            positions = rattled(
+                positions, rng.standard_normal(positions.shape), sigma, self._fixed
+            )
             lattice = self._similar(positions, full, slot)
             if lattice is None:
                 slot.reject("similar")  # decided on positions: no call (D11)
@@ -367,7 +374,7 @@ class _Growth:
             ):
                 return current
             positions = quantize(
-                relax_step(atoms.positions, labels["forces"], sigma / i)
+                relax_step(atoms.positions, labels["forces"], sigma / i, self._fixed)
             )
             lattice = self._similar(positions, full, slot)
             if lattice is None:  # the step came too close to a member: keep this

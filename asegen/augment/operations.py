@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 from ase import Atoms
+from ase.constraints import FixAtoms
 from ase.geometry.cell import complete_cell
 from ase.neighborlist import neighbor_list
 from scipy.spatial import cKDTree
@@ -25,6 +26,7 @@ __all__ = [
     "complete",
     "cumulative",
     "early_stop_probability",
+    "fixed_atoms",
     "fractional",
     "log_uniform",
     "max_force",
@@ -202,18 +204,54 @@ def rattle(normals: np.ndarray, sigma: float) -> np.ndarray:
     return displacement
 
 
-def rattled(positions: np.ndarray, normals: np.ndarray, sigma: float) -> np.ndarray:
-    """``quantize(positions + rattle(normals, sigma))``, overwriting ``normals``."""
+def rattled(
+    positions: np.ndarray,
+    normals: np.ndarray,
+    sigma: float,
+    fixed: np.ndarray | None = None,
+) -> np.ndarray:
+    """``quantize(positions + rattle(normals, sigma))``, overwriting ``normals``.
+
+    Atoms of the mask ``fixed`` (:func:`fixed_atoms`) are not displaced, and
+    the mean displacement is removed over the other atoms only. Positions
+    already quantized stay bit-identical (rounding them again changes nothing).
+    """
     normals *= sigma
-    normals -= np.add.reduce(normals, axis=0) / len(normals)  # the mean, as .mean
+    if fixed is None:
+        normals -= np.add.reduce(normals, axis=0) / len(normals)  # the mean, as .mean
+    else:
+        normals[fixed] = 0.0
+        free = ~fixed
+        if free.any():
+            normals[free] -= normals[free].mean(axis=0)
     normals += positions  # positions + displacement (addition commutes exactly)
     return normals.round(DECIMALS, out=normals)
 
 
-def relax_step(positions: np.ndarray, forces: np.ndarray, step: float) -> np.ndarray:
-    """Move every atom by ``step`` Å along its own force direction."""
+def relax_step(
+    positions: np.ndarray,
+    forces: np.ndarray,
+    step: float,
+    fixed: np.ndarray | None = None,
+) -> np.ndarray:
+    """Move every atom not in the mask ``fixed`` by ``step`` Å along its force."""
     norms = np.sqrt(np.add.reduce(forces * forces, axis=1, keepdims=True))  # (N, 1)
-    return positions + step * forces / np.maximum(norms, _MIN_FORCE_NORM)
+    moved = positions + step * forces / np.maximum(norms, _MIN_FORCE_NORM)
+    if fixed is not None:
+        moved[fixed] = positions[fixed]
+    return moved
+
+
+def fixed_atoms(atoms: Atoms) -> np.ndarray | None:
+    """Mask of the atoms that ``FixAtoms`` constraints of ``atoms`` fix, or None.
+
+    None when no atom is fixed. Other constraints are not looked at.
+    """
+    mask = np.zeros(len(atoms), dtype=bool)
+    for constraint in atoms.constraints:
+        if isinstance(constraint, FixAtoms):
+            mask[constraint.get_indices()] = True
+    return mask if mask.any() else None
 
 
 def max_force(forces: np.ndarray) -> float:

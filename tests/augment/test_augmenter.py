@@ -10,6 +10,7 @@ from anchor_streams import AnchorStreams
 from ase import Atoms
 from ase.build import bulk, fcc111
 from ase.calculators.emt import EMT
+from ase.constraints import FixAtoms
 from augment_helpers import (
     assert_labels_fresh,
     counted,
@@ -24,7 +25,7 @@ from asegen.augment.augmenter import Reorder
 from asegen.augment.driver import Finished
 from asegen.augment.family import Produced
 from asegen.augment.labels import label_one
-from asegen.augment.operations import fractional, similar_to_any
+from asegen.augment.operations import complete, fractional, similar_to_any
 from asegen.errors import ConfigError, DataFormatError, StructureError
 
 DATA = Path(__file__).parent / "data"
@@ -123,6 +124,51 @@ def test_molecules_and_non_periodic_axes_keep_their_cells():
     slabs = out[10:]
     assert all(np.array_equal(a.cell[2], slab.cell[2]) for a in slabs)
     assert len({tuple(a.cell[:2].ravel()) for a in slabs}) == 5
+
+
+@pytest.mark.parametrize("cell_sigma", [None, 0.02])
+def test_fixed_atoms_are_neither_rattled_nor_relaxed(cell_sigma):
+    """FixAtoms: fixed atoms stay as in the parent (under strain: its affine map)."""
+    slab = fcc111("Cu", (2, 2, 4), vacuum=5.0)
+    fixed = slab.positions[:, 2] < slab.positions[:, 2].min() + 2.5  # 2 layers
+    slab.set_constraint(FixAtoms(mask=fixed))
+    out, _ = augment([slab], n_per_structure=10, cell_sigma=cell_sigma)
+    members = {atoms.info["id"]: atoms for atoms in out}
+    children = out[1:]
+    assert any(child.info["relax_steps"] > 0 for child in children)
+    for child in children:
+        parent = members[child.info["parent"]]
+        (constraint,) = child.constraints
+        assert isinstance(constraint, FixAtoms)
+        assert constraint.get_indices().tolist() == np.flatnonzero(fixed).tolist()
+        free = ~fixed
+        assert np.abs(child.positions[free] - parent.positions[free]).max() > 0.01
+        if cell_sigma is None:
+            assert np.array_equal(child.positions[fixed], parent.positions[fixed])
+        else:
+            assert not np.array_equal(child.cell.array, parent.cell.array)
+            lattice = fractional(parent.positions, parent.cell.array)
+            mapped = lattice @ complete(child.cell.array)
+            np.testing.assert_allclose(
+                child.positions[fixed], mapped[fixed], rtol=0, atol=1e-8
+            )
+
+
+class _PinnedEMT(EMT):
+    """EMT plus a large force on atom 0, as a fixed atom of a strained slab has."""
+
+    def calculate(self, *args, **kwargs):
+        super().calculate(*args, **kwargs)
+        self.results["forces"][0] += [0.0, 0.0, 100.0]
+
+
+def test_max_force_is_tested_on_free_atoms(monkeypatch):
+    monkeypatch.setattr(growth_module, "MAX_ATTEMPTS", 25)
+    slab = fcc111("Cu", (2, 2, 3), vacuum=5.0)
+    slab.set_constraint(FixAtoms(indices=[0]))
+    out, _ = augment([slab], calc=_PinnedEMT(), n_per_structure=4)
+    assert len(out) == 4
+    assert all(child.get_forces(apply_constraint=False)[0, 2] > 99 for child in out)
 
 
 def test_families_of_identical_inputs_differ():

@@ -163,6 +163,9 @@ class DiffusionTask(Task):
             fitted = self.process
         self.process = fitted
         model.process = fitted.hparams()  # type: ignore[attr-defined]
+        reference = getattr(model, "reference_neighbors", None)
+        if reference is not None and not float(reference):  # keep a base model's
+            reference.fill_(_neighbors_per_atom(structures, model.graph_options()))
 
     def noised(
         self,
@@ -272,6 +275,19 @@ class DiffusionTask(Task):
             f"test losses at t = 0.5: {losses}",
             f"test loss by diffusion time: {run / 'loss_by_time.png'}",
         ]
+
+
+def _neighbors_per_atom(structures: Sequence[Atoms], options: dict[str, Any]) -> float:
+    """Return the mean number of graph neighbours per atom of ``structures``."""
+    from asegen.graph import neighbor_list
+
+    edges = atoms = 0
+    for item in structures[:200]:  # a sample is enough for a mean
+        i, _, _ = neighbor_list(
+            item, options["cutoff"], max_neighbors=options["max_neighbors"]
+        )
+        edges, atoms = edges + len(i), atoms + len(item)
+    return edges / max(atoms, 1)
 
 
 def _plot_by_time(

@@ -242,3 +242,6 @@ def test_function_style_api_trains_loads_and_samples(tmp_path):
     assert gen.process.noisers["types"].kind == "uniform"
     out = sample(gen, 2, formula="Cu3Au", cell=[3.7, 3.7, 3.7], steps=3, progress=False)
     assert [a.get_chemical_formula() for a in out] == ["AuCu3", "AuCu3"]
+    # the mean aggregation is scaled to the training structures' neighbours:
+    # every atom of a 3.7 Å fcc cell has 12 + 6 within the 4.0 Å cutoff
+    assert float(gen.model.reference_neighbors) == pytest.approx(18.0)

@@ -50,8 +50,10 @@ class ScoreConfig:
         Width of the sinusoidal encodings of the diffusion time and of scalar
         properties (even, at least 16).
     aggregation
-        How an atom combines its neighbours' messages: ``"mean"`` (default)
-        or ``"sum"``. The mean keeps features bounded however dense the
+        How an atom combines its neighbours' messages: ``"mean"`` (default:
+        the mean times the training structures' neighbours per atom, which
+        the diffusion task fits, so that at the training density it is the
+        sum) or ``"sum"``. The mean keeps features bounded however dense the
         graph: the lattice noiser's cells at mid diffusion times can hold a
         quarter of the training volume, four times the neighbours, and a sum
         over four blocks then grows by orders of magnitude.

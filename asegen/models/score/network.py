@@ -112,6 +112,9 @@ class ScoreModel(AtomisticModel):
             self.centre_scalars = nn.Linear(b + 1, f)
             self.centre_vectors = nn.Linear(b + 1, f)
         self.conditioning = Conditioning(f, config.time_features, config.properties)
+        # neighbours per atom of the clean training structures, fitted by the
+        # diffusion task (0: not fitted, the plain mean)
+        self.register_buffer("reference_neighbors", torch.zeros(()))
         # FiLM scale and shift of all blocks from one matrix product
         self.film = nn.Linear(f, 2 * f * layers)
         nn.init.zeros_(self.film.weight)
@@ -198,8 +201,9 @@ class ScoreModel(AtomisticModel):
 
         scale = None
         if self.config.aggregation == "mean":
-            counts = torch.bincount(centre, minlength=n).clamp_min(1)
-            scale = 1.0 / counts.to(vectors.dtype)
+            counts = torch.bincount(centre, minlength=n).clamp_min(1).to(vectors.dtype)
+            reference = self.reference_neighbors.to(vectors.dtype).clamp_min(1.0)
+            scale = reference / counts
         s = self.species(graph.numbers).to(vectors.dtype)  # (N, F)
         v = s.new_zeros(n, 3, f)  # (N, 3, F)
         if self.config.centred:

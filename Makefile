@@ -53,13 +53,18 @@ $(VENV)/.test: pyproject.toml $(VENV)/.base
 
 dev: $(VENV)/.test  ## create .venv with the package and the test extras
 
-demo: $(VENV)/.base  ## augment bundled data -> train an ALIGNN force field -> relax and MD
+# the demo checks molecules with RDKit: the `molecules` extra
+$(VENV)/.demo: pyproject.toml $(VENV)/.base
+	$(PIP) install -e ".[molecules]"
+	touch $@
+
+demo: $(VENV)/.demo  ## bundled Pd-O FF grows seeds -> train a small FF -> MD, Pd4O4 samples, molecules -> demo-out/REPORT.md
 	rm -rf demo-out && mkdir -p demo-out
 	$(VENV)/bin/asegen augment examples/augment_demo.yaml
 	$(VENV)/bin/asegen info demo-out/augmented.h5
 	$(VENV)/bin/asegen train alignn examples/alignn_demo.yaml \
 		--data demo-out/augmented.h5 --out demo-out/logs
-	$(PY) examples/alignn_md.py demo-out/logs/version_0
+	OMP_NUM_THREADS=1 $(PY) examples/demo_report.py demo-out/logs/version_0 demo-out
 
 test: $(VENV)/.test lint docs parity  ## lint, docs, alignn parity, the whole test suite
 	# one torch thread per xdist worker: two workers x two threads on two cores

@@ -42,3 +42,17 @@ def test_place_molecules_runs_on_a_checkpoint(tmp_path):
     assert "attempts finished" in out
     assert "fragment unchanged: True" in out
     assert "valid" in out
+
+
+def test_demo_report_runs_on_a_trained_run(tmp_path):
+    save_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt", alignn_model())
+    out = run(
+        "examples/demo_report.py", str(tmp_path / "run"), str(tmp_path / "out"),
+        "--small",
+    )  # fmt: skip
+    assert "REPORT.md" in out
+    report = (tmp_path / "out" / "REPORT.md").read_text()
+    assert "land on tetragonal PdO" in report
+    assert "valid" in report
+    assert (tmp_path / "out" / "pd4o4_gallery.png").is_file()
+    assert (tmp_path / "out" / "md_energy.png").is_file()

@@ -11,7 +11,7 @@ __all__ = ["sample"]
 
 
 @click.command()
-@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("model", required=False, type=click.Path(path_type=Path))
 @click.option("--formula", help="Composition of the atoms to generate, e.g. Pd4O4.")
 @click.option("--n-atoms", type=int, help="Number of atoms to generate (types free).")
 @click.option(
@@ -73,8 +73,12 @@ __all__ = ["sample"]
     "--relax-steps", type=int, default=200, show_default=True,
     help="Relaxation steps at most.",
 )  # fmt: skip
-def sample(model: Path, **options: Any) -> None:
-    """Generate structures with the diffusion model MODEL (a run or checkpoint).
+def sample(model: Path | None, **options: Any) -> None:
+    """Generate structures with the diffusion model MODEL.
+
+    MODEL is a run directory, a checkpoint or the name of a bundled model
+    (`asegen info NAME` shows its card); without it, the bundled Pd-O bulk
+    generator (pdo-bulk).
 
     Samples are appended to OUTPUT batch by batch, so an interrupted call
     keeps every finished batch; the same command then continues where it
@@ -83,6 +87,7 @@ def sample(model: Path, **options: Any) -> None:
 
     \b
     Examples:
+      asegen sample --formula Pd4O4 -n 10 -o pdo.xyz
       asegen sample logs/version_0 --formula Pd4O4 -n 100 -o pdo.xyz
       asegen sample logs/version_0 --formula Cu8 --cell 7.2,7.2,7.2 --seed 1
       asegen sample slabs/version_0 --template slab.xyz --formula Pd2O2 \\
@@ -91,6 +96,9 @@ def sample(model: Path, **options: Any) -> None:
           --property energy_per_atom=-3.5 --guidance 2
     """  # noqa: D301 (click reads the \b marker as a backspace character)
     from asegen.diffusion.sampling import run_sampling
+    from asegen.pretrained import DEFAULTS
+
+    model = model or Path(DEFAULTS["diffusion"])
 
     written, total = run_sampling(model, progress=None, **options)
     click.echo(f"wrote {written} structures to {options['output']} ({total} in total)")

@@ -23,7 +23,7 @@ _MODEL = "model.pt"
 _CARD = "card.json"
 
 #: The bundled model each generator uses when no MODEL is given, by task.
-DEFAULTS = {"placer": "qm9"}
+DEFAULTS = {"placer": "qm9", "diffusion": "pdo-bulk"}
 
 
 def available() -> dict[str, str]:
@@ -63,7 +63,7 @@ def describe(name: str) -> str:
     """Return the card of ``name`` as lines for people to read."""
     info = card(name)
     lines = [f"bundled model: {name} ({info.get('kind', '?')})"]
-    for key in ("summary", "data", "budget", "command"):
+    for key in ("summary", "data", "budget", "command", "note"):
         if key in info:
             lines.append(f"{key + ':':12} {info[key]}")
     for key, value in (info.get("metrics") or {}).items():

@@ -298,7 +298,8 @@ def test_late_column_of_an_older_writer_is_repaired_on_append(tmp_path, monkeypa
         cells = _late_tags(path)
     stored, n_chunks = _stored_chunks(path, "arrays/tags/value")
     assert len(stored) < n_chunks
-    with pytest.raises(DataFormatError, match=r"never written\); open it for appending once"):
+    refusal = r"never written\); open it for appending once"
+    with pytest.raises(DataFormatError, match=refusal):
         read(path)
     with pytest.warns(UserWarning, match="stored 8192 never-written rows"):
         H5Writer(path, append=True).close()

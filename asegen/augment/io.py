@@ -33,6 +33,7 @@ __all__ = [
     "output_lock",
     "read_existing",
     "read_inputs",
+    "resumed_seed",
 ]
 
 _FORMATS = {
@@ -111,6 +112,47 @@ def read_existing(path: str | os.PathLike, fmt: str) -> list[Atoms]:
                 if stored in atoms.info:
                     atoms.info[key] = atoms.info.pop(stored)
     return frames
+
+
+def resumed_seed(
+    info: dict[str, Any],
+    seed: int | None,
+    batch_size: int,
+    output: str | os.PathLike,
+    *,
+    generator: str,
+    command: str,
+    unit: str,
+) -> int:
+    """Return the seed that continues ``output``, whose written structure has ``info``.
+
+    A generator's output resumes only with the seed and batch size it was
+    written with (the stream of structures depends on both). ``generator``
+    is the ``info["generator"]`` its writer stores, ``command`` names that
+    writer in messages, ``unit`` what a batch holds ("samples", "structures").
+
+    Raises
+    ------
+    ConfigError
+        For structures of another writer, another seed or batch size.
+    """
+    if "seed" not in info or info.get("generator") != generator:
+        raise ConfigError(
+            f"{output} holds structures that {command} did not write; use "
+            "another output"
+        )
+    stored = int(info["seed"])
+    if seed is not None and seed != stored:
+        raise ConfigError(
+            f"{output} holds {unit} of seed {stored}; rerun with --seed {stored} to "
+            "continue it, or write to another output"
+        )
+    if int(info.get("batch_size", batch_size)) != batch_size:
+        raise ConfigError(
+            f"{output} was written with --batch-size {info['batch_size']}; use it "
+            f"again to continue the same {unit}"
+        )
+    return stored
 
 
 def _drop_torn_frame(path: Path) -> None:

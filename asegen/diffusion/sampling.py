@@ -52,6 +52,7 @@ def run_sampling(
         output_format,
         output_lock,
         read_existing,
+        resumed_seed,
     )
     from asegen.augment.specs import build_calculator
     from asegen.data import read_structures
@@ -76,7 +77,11 @@ def run_sampling(
     generator = DiffusionGenerator.load(model, device=device)
     with output_lock(output):
         done = read_existing(output, fmt)
-        seed = _resumed_seed(done, seed, batch_size, output)
+        if done:
+            seed = resumed_seed(
+                done[0].info, seed, batch_size, output,
+                generator="diffusion", command="asegen sample", unit="samples",
+            )  # fmt: skip
         if len(done) >= n_samples:
             return 0, len(done)
         skip = len(done) % batch_size
@@ -135,32 +140,6 @@ def _properties(items: Sequence[str]) -> dict[str, float]:
         if not sep or not name:
             raise ConfigError(f"--property {item!r} must look like NAME=NUMBER")
     return values
-
-
-def _resumed_seed(
-    done: list[Atoms], seed: int | None, batch_size: int, output: str | os.PathLike
-) -> int | None:
-    """Return the seed to continue ``done`` with (``seed`` if nothing is done)."""
-    if not done:
-        return seed
-    info = done[0].info
-    if "seed" not in info or info.get("generator") != "diffusion":
-        raise ConfigError(
-            f"{output} holds structures that asegen sample did not write; use "
-            "another output"
-        )
-    stored = int(info["seed"])
-    if seed is not None and seed != stored:
-        raise ConfigError(
-            f"{output} holds samples of seed {stored}; rerun with --seed {stored} to "
-            "continue it, or write to another output"
-        )
-    if int(info.get("batch_size", batch_size)) != batch_size:
-        raise ConfigError(
-            f"{output} was written with --batch-size {info['batch_size']}; use it "
-            "again to continue the same samples"
-        )
-    return stored
 
 
 def _relax(atoms: Atoms, calculator: Any, fmax: float, steps: int) -> None:

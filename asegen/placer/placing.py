@@ -115,22 +115,12 @@ def _resume_point(
     """Return the seed, the batch to start with and how many of it are written."""
     if not done:
         return seed, 0, 0
+    from asegen.augment.io import resumed_seed
+
     info = done[-1].info
-    if info.get("generator") != "placer" or "seed" not in info:
-        raise ConfigError(
-            f"{output} holds structures that asegen place did not write; use another "
-            "output"
-        )
-    stored = int(info["seed"])
-    if seed is not None and seed != stored:
-        raise ConfigError(
-            f"{output} holds structures of seed {stored}; rerun with --seed {stored} "
-            "to continue it, or write to another output"
-        )
-    if int(info["batch_size"]) != batch_size:
-        raise ConfigError(
-            f"{output} was written with --batch-size {info['batch_size']}; use it "
-            "again to continue the same attempts"
-        )
+    stored = resumed_seed(
+        info, seed, batch_size, output,
+        generator="placer", command="asegen place", unit="structures",
+    )  # fmt: skip
     last = int(info["batch"])
     return stored, last, sum(int(a.info.get("batch", -1)) == last for a in done)

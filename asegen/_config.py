@@ -30,6 +30,7 @@ __all__ = [
     "apply_overrides",
     "check_choice",
     "check_type",
+    "describe_type",
     "from_dict",
     "read_config_file",
     "unknown_key_error",
@@ -114,10 +115,10 @@ def check_type(name: str, value: object, kind: Any) -> None:
         The field's resolved annotation.
     """
     if not _fits(value, kind):
-        raise ConfigError(f"{name} must be {_describe(kind)}, got {value!r}")
+        raise ConfigError(f"{name} must be {describe_type(kind)}, got {value!r}")
     if _has_nonfinite(value):
         raise ConfigError(
-            f"{name} must be finite ({_describe(kind)}), got {value!r}; NaN and "
+            f"{name} must be finite ({describe_type(kind)}), got {value!r}; NaN and "
             "infinity are not allowed"
         )
 
@@ -165,11 +166,13 @@ def _fits(value: object, kind: Any) -> bool:
     return True
 
 
-def _describe(kind: Any) -> str:
+def describe_type(kind: Any) -> str:
     """Say in words what ``kind`` accepts: ``"an integer or null"``."""
     options = _options(kind)
     if options is not None:
-        words = [_describe(option) for option in options if option is not type(None)]
+        words = [
+            describe_type(option) for option in options if option is not type(None)
+        ]
         if type(None) in options:
             words.append("null")
         return " or ".join(words)
@@ -187,10 +190,10 @@ def _describe(kind: Any) -> str:
         return "a mapping of keys to values"
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin in (list, tuple):
-        items = _plural(_describe(args[0])) if args else "values"
+        items = _plural(describe_type(args[0])) if args else "values"
         return f"a list of {items}"
     if origin is dict:
-        items = _plural(_describe(args[1])) if args else "values"
+        items = _plural(describe_type(args[1])) if args else "values"
         return f"a mapping of names to {items}"
     return str(kind)
 

@@ -1,6 +1,12 @@
 """Sphinx configuration for the asegen documentation."""
 
+import sys
+from pathlib import Path
+
 from asegen import __version__
+
+# docs/_ext: the CLI and config references, generated from the code
+sys.path.insert(0, str(Path(__file__).parent / "_ext"))
 
 project = "asegen"
 author = "The asegen developers"
@@ -12,7 +18,8 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
-    "sphinx_click",
+    "asegen_cli",
+    "asegen_config",
 ]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 exclude_patterns = ["_build"]

@@ -55,33 +55,39 @@ class AugmentSettings:
     Attributes
     ----------
     n_per_structure
-        Family size per starting structure, the labelled seed included.
+        Family size per starting structure, the labelled seed included (≥ 1).
     T
-        Temperature (K) of the Boltzmann parent weights and of the early stop.
+        Temperature (K, > 0) of the Boltzmann parent weights and of the early
+        stop.
     beta
-        Weight of the generation term in parent selection (0: pure Boltzmann
-        on per-atom energy, 1: deeper members favoured linearly).
+        Weight of the generation term in parent selection, in [0, 1] (0: pure
+        Boltzmann on per-atom energy, 1: deeper members favoured linearly).
     sigma_range
-        Rattle amplitude σ (Å) is drawn log-uniformly from this range.
+        ``[low, high]`` with ``0 < low ≤ high``: the rattle amplitude σ (Å)
+        is drawn log-uniformly from this range.
     seed
-        Seed of every random stream.
+        Seed of every random stream (≥ 0).
     units
         ``"eV"`` or ``"kcal/mol"``: selects k_B only; energies, forces and
         ``max_force`` stay in the calculator's units.
     cell_sigma
-        Relative strain of each periodic lattice vector (dimensionless), drawn
-        around the seed's cell; ``None`` keeps every cell equal to the seed's.
+        Relative strain (≥ 0) of each periodic lattice vector
+        (dimensionless), drawn around the seed's cell; ``None`` keeps every
+        cell equal to the seed's.
     max_force
         A structure is rejected if its largest per-atom force norm reaches
-        this (energy/Å).
+        this (energy/Å, > 0).
     min_separation
-        A structure is rejected if any pair of atoms is closer than this (Å).
+        A structure is rejected if any pair of atoms, periodic images
+        included, is closer than this (Å, ≥ 0).
     max_relax_steps
-        Relaxation steps (σ/i along the force directions) at most per child.
+        Relaxation steps (σ/i along the force directions) at most per child
+        (≥ 0).
     similarity_threshold
-        Mean per-atom distance (Å) below which a candidate duplicates a member.
+        Mean per-atom distance (Å, ≥ 0) below which a candidate duplicates a
+        member.
     wave_width
-        Children of one family grown at once (an asegen extension; 1 is
+        Children of one family grown at once (≥ 1; an asegen extension; 1 is
         augment-atoms' loop): each wave of this many slots picks its parents
         from the members before it, and its children are admitted in slot
         order, each tested against its siblings admitted before it. Only pays
@@ -185,7 +191,15 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """The ``model`` section: ``calculator``, a spec or an ASE calculator."""
+    """The ``model`` section: the calculator that labels everything.
+
+    Attributes
+    ----------
+    calculator
+        A calculator spec (``+ase.calculators.emt.EMT()``, a mapping of a
+        callable to its keyword arguments, ...; see the augment guide) or,
+        from Python, an ASE calculator.
+    """
 
     calculator: Any
 

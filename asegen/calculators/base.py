@@ -23,6 +23,7 @@ from torch import Tensor
 
 from asegen._config import check_choice, check_int
 from asegen._structures import check_separation
+from asegen.calculators._blas import hold_blas_threads, pool_variable_set
 from asegen.errors import StructureError
 from asegen.graph import SkinNeighborList, atoms_to_graph
 from asegen.graph.units import full_to_voigt
@@ -33,7 +34,8 @@ from asegen.models.potential import predict
 
 __all__ = ["SMALL_ATOMS", "TorchCalculator", "calculator_for", "resolve_device"]
 
-#: Evaluations of fewer atoms run with one torch thread by default (CPU).
+#: Evaluations of fewer atoms run with one torch thread by default (CPU) and
+#: hold numpy's BLAS pools at one thread.
 SMALL_ATOMS = 128
 
 
@@ -79,6 +81,19 @@ class TorchCalculator(Calculator):
         machine every parallel region waits for a thread that lost its core:
         a BFGS + cell-filter relaxation of 32 atoms ran 2x faster with one
         torch thread (benchmarks/alignn/threads.py, docs/benchmarks.md).
+    blas_threads
+        Threads of numpy's and scipy's BLAS pools (OpenBLAS), which ASE's
+        optimizers and cell filters use between evaluations: ``"auto"``
+        (default) holds them at one thread from an evaluation of fewer than
+        :data:`SMALL_ATOMS` atoms on, until the calculator is deleted or
+        evaluates a larger structure, and the pools' own setting then comes
+        back; an integer holds them at that many for every evaluation;
+        ``None`` leaves them alone, as does ``"auto"`` when one of
+        ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` or
+        ``BLIS_NUM_THREADS`` is set. A BFGS + cell-filter step of 32 atoms
+        spent 0.24-0.56 s in numpy's threaded linear algebra on a busy
+        machine and 0.009 s with one thread. With several calculators the
+        pools run the fewest threads any of them holds.
     allow_unknown_elements
         Predict for elements the model never saw in training. By default a
         structure with such an element is refused (:class:`StructureError`
@@ -116,6 +131,7 @@ class TorchCalculator(Calculator):
         skin: float = 1.0,
         neighbors: str = "auto",
         threads: int | str | None = "auto",
+        blas_threads: int | str | None = "auto",
         allow_unknown_elements: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -130,6 +146,9 @@ class TorchCalculator(Calculator):
         if threads != "auto" and threads is not None:
             check_int("threads", threads, 1)
         self.threads = threads
+        if blas_threads != "auto" and blas_threads is not None:
+            check_int("blas_threads", blas_threads, 1)
+        self.blas_threads = blas_threads
         self.batch_size = 32 if self.device.type == "cuda" else 4
         self.dtype = (
             next(model.parameters()).dtype if dtype is None else resolve_dtype(dtype)
@@ -185,6 +204,14 @@ class TorchCalculator(Calculator):
             results.extend(self._evaluate(chunk, pairs))
         return results
 
+    def _hold_blas(self, n_atoms: int) -> None:
+        """Hold or let go numpy's BLAS pools for an evaluation of ``n_atoms``."""
+        wanted = self.blas_threads
+        if wanted == "auto":
+            small = n_atoms < SMALL_ATOMS and not pool_variable_set()
+            wanted = 1 if small else None
+        hold_blas_threads(self, None if wanted is None else int(wanted))
+
     @contextlib.contextmanager
     def _threads(self, n_atoms: int) -> Iterator[None]:
         """Run an evaluation of ``n_atoms`` atoms with the chosen torch threads."""
@@ -227,7 +254,9 @@ class TorchCalculator(Calculator):
             images, dtype=self.dtype, device=self.device, pairs=pairs
         )
         periodic = [bool(a.pbc.all()) and a.cell.rank == 3 for a in images]
-        with self._threads(sum(len(a) for a in images)):
+        n_atoms = sum(len(a) for a in images)
+        self._hold_blas(n_atoms)
+        with self._threads(n_atoms):
             out = predict(self.model, graph, forces=True, stress=any(periodic))
         energy = out["energy"].double().cpu().numpy()
         energies = out["energies"].double().cpu().numpy()

@@ -1,26 +1,33 @@
 """Thread pools in a relaxation: BFGS + FrechetCellFilter with an ALIGNN calculator.
 
-ASE's cell filter and BFGS call numpy (OpenBLAS threads) between the model's
-torch evaluations (OpenMP threads). On a busy machine idle pool threads that
-spin while they wait can take the cores the other pool needs. This runs the
+ASE's cell filter and BFGS call numpy and scipy (OpenBLAS threads) between
+the model's torch evaluations (OpenMP threads). OpenBLAS spreads those small
+problems (eigh of the 105 x 105 Hessian, 3 x 3 matrix functions) over a
+thread per core; on a busy machine each call waits for a worker that lost its
+core, and a torch thread per core waits likewise inside the model. This runs the
 same relaxation (a rattled, strained 32-atom Cu-Au cell, the benchmark
 ALIGNN model with random weights, ``--steps`` BFGS steps) in a fresh process
 per setting:
 
 ``pools``
-    ``threads=None``: the calculator leaves torch alone, and torch and
-    OpenBLAS start one thread per core (asegen's behaviour before
+    ``threads=None, blas_threads=None``: the calculator leaves both pools
+    alone, and torch and OpenBLAS run one thread per core (asegen before
     ``threads="auto"``).
 ``pools-blas1``
-    the same with ``OPENBLAS_NUM_THREADS=1``.
+    the same with ``OPENBLAS_NUM_THREADS=1`` set before Python starts.
+``torch1``
+    ``threads="auto", blas_threads=None``: one torch thread for evaluations
+    of fewer than 128 atoms, numpy's pools left alone (asegen before
+    ``blas_threads="auto"``).
 ``auto``
-    the calculator's default, ``threads="auto"``: one torch thread for
-    evaluations of fewer than 128 atoms, nothing set in the environment.
+    the calculator's defaults, nothing set in the environment: one torch
+    thread per small evaluation, and numpy's and scipy's BLAS pools held at
+    one thread while the calculator lives.
 ``omp1``
     ``OMP_NUM_THREADS=1``: both pools single-threaded for the whole process.
 
-and reports the seconds per BFGS step (median of ``--repeats`` processes) and
-the time in the model's evaluations.
+and reports the seconds per BFGS step (median of ``--repeats`` processes),
+split into the model's evaluations and the rest (ASE's numpy and scipy).
 
     python benchmarks/alignn/threads.py [--steps 30] [--repeats 3]
 """
@@ -37,10 +44,16 @@ from pathlib import Path
 SETTINGS = {
     "pools": {"ASEGEN_BENCH_THREADS": "none"},
     "pools-blas1": {"ASEGEN_BENCH_THREADS": "none", "OPENBLAS_NUM_THREADS": "1"},
+    "torch1": {"ASEGEN_BENCH_THREADS": "torch"},
     "auto": {},
     "omp1": {"OMP_NUM_THREADS": "1"},
 }
-POOL_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+POOL_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+)
 
 
 def measure(steps: int) -> dict:
@@ -64,8 +77,12 @@ def measure(steps: int) -> dict:
 
     torch.manual_seed(0)
     config, _ = config_from_alignn(BENCHMARK_CONFIG)
-    threads = None if os.environ.get("ASEGEN_BENCH_THREADS") == "none" else "auto"
-    calc = ALIGNNCalculator(ALIGNN(config), threads=threads)
+    chosen = os.environ.get("ASEGEN_BENCH_THREADS")
+    calc = ALIGNNCalculator(
+        ALIGNN(config),
+        threads=None if chosen == "none" else "auto",
+        blas_threads="auto" if chosen is None else None,
+    )
     atoms = crystal("Cu", 2)
     atoms.symbols[::2] = "Au"
     atoms.rattle(0.05, seed=1)
@@ -84,10 +101,11 @@ def measure(steps: int) -> dict:
     tic = time.perf_counter()
     BFGS(FrechetCellFilter(atoms), logfile=None).run(fmax=1e-6, steps=steps)
     total = time.perf_counter() - tic
+    model = sum(model_seconds[1:])
     return {
         "s_per_step": total / steps,
-        "model_share": sum(model_seconds[1:]) / total,
-        "threads": torch.get_num_threads(),
+        "model_s_per_step": model / steps,
+        "other_s_per_step": (total - model) / steps,
         "energy": float(np.asarray(atoms.get_potential_energy())),
     }
 
@@ -113,17 +131,24 @@ def main() -> None:
             )  # fmt: skip
             results[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
     print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}")
-    print(
-        "| setting | s per BFGS step (median, spread) | model share | torch threads |"
-    )
+    print("| setting | s per BFGS step (median, spread) | model s | other s |")
     print("|---|---|---|---|")
     for name, runs in results.items():
         times = [r["s_per_step"] for r in runs]
-        share = statistics.median(r["model_share"] for r in runs)
+        model = statistics.median(r["model_s_per_step"] for r in runs)
+        other = statistics.median(r["other_s_per_step"] for r in runs)
         print(
             f"| {name} | {statistics.median(times):.4f} "
-            f"({min(times):.4f}-{max(times):.4f}) | {share:.2f} | "
-            f"{runs[0]['threads']} |"
+            f"({min(times):.4f}-{max(times):.4f}) | {model:.4f} | {other:.4f} |"
+        )
+    if "auto" in results and "torch1" in results:  # paired, process by process
+        ratios = [
+            a["s_per_step"] / b["s_per_step"]
+            for a, b in zip(results["torch1"], results["auto"], strict=True)
+        ]
+        print(
+            f"torch1 / auto per pair: median {statistics.median(ratios):.2f} "
+            f"({min(ratios):.2f}-{max(ratios):.2f})"
         )
 
 

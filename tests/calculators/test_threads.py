@@ -1,12 +1,20 @@
-"""Torch threads of a calculator's evaluations: chosen per call, restored after."""
+"""Thread pools of a calculator's evaluations.
+
+torch's are chosen per call and restored after; numpy's BLAS pools are held
+while a calculator of small cells lives.
+"""
+
+import gc
 
 import pytest
 import torch
 from ase.build import bulk
 from calculator_factories import alignn_model
+from threadpoolctl import ThreadpoolController
 
 import asegen.calculators.base as base
 from asegen.calculators import ALIGNNCalculator
+from asegen.calculators._blas import POOL_VARIABLES
 from asegen.errors import ConfigError
 
 
@@ -58,3 +66,55 @@ def test_explicit_threads_win_and_none_leaves_torch_alone(seen, two_threads):
     assert torch.get_num_threads() == 2
     with pytest.raises(ConfigError, match="threads"):
         ALIGNNCalculator(alignn_model(), device="cpu", threads=0)
+
+
+@pytest.fixture
+def blas_pools(monkeypatch):
+    """numpy's BLAS pools at two threads, the environment silent about pools."""
+    for name in POOL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    controller = ThreadpoolController()
+    if not controller.select(user_api="blas").lib_controllers:
+        pytest.skip("numpy has no BLAS library threadpoolctl can see")
+    with controller.limit(limits=2, user_api="blas"):
+
+        def threads():
+            gc.collect()
+            found = ThreadpoolController().select(user_api="blas").info()
+            return {pool["num_threads"] for pool in found}
+
+        assert threads() == {2}
+        yield threads
+
+
+def test_small_cells_hold_blas_at_one_thread_until_the_calculator_goes(blas_pools):
+    atoms = cell(2)  # 32 atoms
+    atoms.calc = ALIGNNCalculator(alignn_model(), device="cpu")
+    assert blas_pools() == {2}  # nothing happens before an evaluation
+    atoms.get_potential_energy()
+    assert blas_pools() == {1}  # held between evaluations: ASE's numpy runs there
+    other = ALIGNNCalculator(alignn_model(), device="cpu")
+    other.calculate_batch([cell(1)])
+    atoms.calc = None
+    assert blas_pools() == {1}  # the other calculator still holds them
+    other.calculate_batch([cell(4)])  # 256 atoms: it lets go
+    assert blas_pools() == {2}
+
+
+def test_blas_threads_opt_out_and_explicit(blas_pools, monkeypatch):
+    ALIGNNCalculator(alignn_model(), device="cpu", blas_threads=None).calculate_batch(
+        [cell(1)]
+    )
+    assert blas_pools() == {2}
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")  # the user chose: auto obeys
+    kept = ALIGNNCalculator(alignn_model(), device="cpu")
+    kept.calculate_batch([cell(1)])
+    assert blas_pools() == {2}
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    kept.blas_threads = 1  # an integer holds for every size
+    kept.calculate_batch([cell(4)])
+    assert blas_pools() == {1}
+    del kept
+    assert blas_pools() == {2}
+    with pytest.raises(ConfigError, match="blas_threads"):
+        ALIGNNCalculator(alignn_model(), device="cpu", blas_threads=0)

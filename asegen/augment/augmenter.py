@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,11 +13,12 @@ from ase import Atoms
 from ase.calculators.calculator import BaseCalculator
 
 from asegen._config import from_dict
+from asegen._scaleout import Shard, parse_shard
 from asegen.augment.config import AugmentSettings
 from asegen.augment.driver import Finished, drive
 from asegen.augment.family import FamilyTask, Produced
 from asegen.augment.labels import default_batch_size
-from asegen.augment.parallel import drive_in_workers
+from asegen.augment.parallel import drive_in_workers, drive_on_executor
 from asegen.augment.resume import as_images, plan_tasks
 from asegen.augment.streams import SlotStreams
 from asegen.errors import ConfigError
@@ -180,6 +182,7 @@ class Augmenter:
         *,
         source: str = "",
         output: str = "",
+        shard: str | Shard | None = None,
     ) -> list[FamilyTask]:
         """Check the inputs and return the families that need structures.
 
@@ -193,6 +196,9 @@ class Augmenter:
             Where ``images`` were read from, for the messages.
         output
             Where ``existing`` was read from, for the messages.
+        shard
+            ``"K/N"``: only the families of starting structures ``i`` with
+            ``i % N == K - 1`` (see :mod:`asegen._scaleout`).
 
         Raises
         ------
@@ -204,14 +210,25 @@ class Augmenter:
         frames = as_images(
             images, min_separation=self.settings.min_separation, source=source
         )
-        return plan_tasks(
+        part = parse_shard(shard)
+        tasks = plan_tasks(
             frames, existing, size=self.settings.n_per_structure, output=output
         )
+        return [task for task in tasks if part is None or part.owns(task.start)]
 
     def run(
-        self, images: Atoms | Iterable[Atoms], *, existing: Iterable[Atoms] = ()
+        self,
+        images: Atoms | Iterable[Atoms],
+        *,
+        existing: Iterable[Atoms] = (),
+        executor: Executor | None = None,
+        shard: str | Shard | None = None,
     ) -> Iterator[Atoms]:
         """Yield the new labelled structures, family by family.
+
+        Every family draws from its own random streams, so the structures do
+        not depend on ``workers``, ``executor`` or ``shard``: the shards'
+        structures together are those of one run.
 
         Parameters
         ----------
@@ -220,6 +237,14 @@ class Augmenter:
         existing
             Structures of an earlier run with these inputs; each family is
             topped up to ``n_per_structure`` (resume).
+        executor
+            Grow the families as tasks of this
+            :class:`concurrent.futures.Executor` (a process pool, a
+            ``dask.distributed`` client's ``get_executor()``, ...) instead of
+            ``workers``; the calculator is pickled to it.
+        shard
+            ``"K/N"``: grow only the families of starting structures ``i``
+            with ``i % N == K - 1``.
 
         Yields
         ------
@@ -229,14 +254,28 @@ class Augmenter:
             ``id`` (``"<start>-<slot>"``), ``parent`` (``"root"`` for the
             seed), ``level``, ``relax_steps`` and, for children, ``sigma``.
         """
-        tasks = self.plan(images, existing)
+        tasks = self.plan(images, existing, shard=shard)
         reorder = Reorder(task.start for task in tasks)
-        for event in self.events(tasks):
+        for event in self.events(tasks, executor=executor):
             yield from reorder.push(event)
 
-    def events(self, tasks: list[FamilyTask]) -> Iterator[Produced | Finished]:
-        """Grow ``tasks`` and yield members as accepted, updating :attr:`stats`."""
-        if self.workers > 1 and len(tasks) > 1:
+    def events(
+        self, tasks: list[FamilyTask], *, executor: Executor | None = None
+    ) -> Iterator[Produced | Finished]:
+        """Grow ``tasks`` and yield members as accepted, updating :attr:`stats`.
+
+        With an ``executor``, a family's members come when its task ends.
+        """
+        if executor is not None:
+            events = drive_on_executor(
+                self.calculator,
+                self.settings,
+                self._streams,
+                tasks,
+                batch_size=self.batch_size,
+                executor=executor,
+            )
+        elif self.workers > 1 and len(tasks) > 1:
             events = drive_in_workers(
                 self.calculator,
                 self.settings,

@@ -12,6 +12,11 @@ error anywhere, the main process stops them all. Workers die with the main
 process, however it ends (``kill -9`` included): on Linux the kernel kills
 them (``PR_SET_PDEATHSIG``), and everywhere a thread in each worker ends it
 once it has been re-parented.
+
+:func:`drive_on_executor` runs the same growth on any
+:class:`concurrent.futures.Executor` instead: a family per task (a batch of
+families with a batching calculator), each task's members sent back when it
+ends.
 """
 
 from __future__ import annotations
@@ -28,17 +33,19 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor
 from typing import Any
 
 from ase.calculators.calculator import BaseCalculator
 
+from asegen._scaleout import Shipped, run_ordered, worker_threads
 from asegen.augment.config import AugmentSettings
-from asegen.augment.driver import Finished, drive
+from asegen.augment.driver import Finished, drive, uses_batches
 from asegen.augment.family import FamilyTask, Produced
 from asegen.augment.streams import SlotStreams
 from asegen.errors import AsegenError, ConfigError
 
-__all__ = ["drive_in_workers"]
+__all__ = ["drive_in_workers", "drive_on_executor"]
 
 _POLL_SECONDS = 0.5
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
@@ -107,6 +114,47 @@ def drive_in_workers(
             channel.cancel_join_thread()
 
 
+def drive_on_executor(
+    calculator: BaseCalculator,
+    settings: AugmentSettings,
+    streams: SlotStreams,
+    tasks: Sequence[FamilyTask],
+    *,
+    batch_size: int,
+    executor: Executor,
+) -> Iterator[Produced | Finished]:
+    """As :func:`~asegen.augment.driver.drive`, a family per task of ``executor``.
+
+    A calculator with ``calculate_batch`` gets ``batch_size`` families per
+    task, grown in lockstep as :func:`~asegen.augment.driver.drive` grows
+    them. Events come back task by task, in the order of ``tasks``.
+
+    Raises
+    ------
+    ConfigError
+        If the calculator cannot be pickled for the workers.
+    """
+    width = batch_size if uses_batches(calculator, batch_size) else 1
+    try:
+        shipped = Shipped((calculator, settings, streams, batch_size))
+    except Exception as err:
+        raise ConfigError(
+            f"the calculator cannot be sent to the executor's workers ({err}); "
+            "give one that has not calculated yet, or run without an executor"
+        ) from None
+    groups = [(shipped, tasks[i : i + width]) for i in range(0, len(tasks), width)]
+    for events in run_ordered(executor, _drive_group, groups):
+        yield from events
+
+
+def _drive_group(
+    shipped: Shipped, tasks: Sequence[FamilyTask]
+) -> list[Produced | Finished]:
+    """Grow ``tasks`` in a worker; return every event."""
+    calculator, settings, streams, batch_size = shipped.get()
+    return list(drive(calculator, settings, streams, tasks, batch_size=batch_size))
+
+
 def _context() -> Any:
     """``fork`` on Linux while torch is not loaded (instant start), else ``spawn``."""
     if sys.platform == "linux" and "torch" not in sys.modules:
@@ -117,14 +165,11 @@ def _context() -> Any:
 @contextlib.contextmanager
 def _threads_per_worker(workers: int) -> Iterator[None]:
     """Set ``OMP_NUM_THREADS`` to cores // workers while workers start."""
-    if "OMP_NUM_THREADS" in os.environ:
+    threads = worker_threads(workers)
+    if threads is None:
         yield
         return
-    if hasattr(os, "sched_getaffinity"):  # the cores this process may use
-        cores = len(os.sched_getaffinity(0))
-    else:
-        cores = os.cpu_count() or 1
-    os.environ["OMP_NUM_THREADS"] = str(max(1, cores // workers))
+    os.environ["OMP_NUM_THREADS"] = str(threads)
     try:
         yield
     finally:

@@ -8,10 +8,19 @@ import dataclasses
 import os
 import sys
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
 
+from asegen._scaleout import (
+    RUN_KEY,
+    SHARD_KEY,
+    UNITS_KEY,
+    check_resumed_shard,
+    fingerprint,
+    parse_shard,
+)
 from asegen.augment.augmenter import REASONS, Augmenter, AugmentStats, Reorder
 from asegen.augment.config import load_config
 from asegen.augment.driver import uses_batches
@@ -36,6 +45,8 @@ def run_config(
     batch_size: int | None = None,
     overrides: Iterable[str] = (),
     progress: bool = False,
+    executor: Executor | None = None,
+    shard: str | None = None,
 ) -> AugmentStats:
     """Augment ``data.input`` into ``data.output`` as an augment-atoms config says.
 
@@ -63,12 +74,20 @@ def run_config(
         ``section.key=value`` strings applied to the config.
     progress
         Show a progress bar on stderr (when it is a terminal).
+    executor
+        Grow the families as tasks of this
+        :class:`concurrent.futures.Executor` instead of ``workers``.
+    shard
+        ``"K/N"``: grow only the families of starting structures ``i`` with
+        ``i % N == K - 1`` into ``data.output``, recording ``info["shard"]``
+        and ``info["run"]`` (the run's fingerprint) for ``asegen merge``.
 
     Returns
     -------
     AugmentStats
         Structures written, calculator calls and rejections by reason.
     """
+    part = parse_shard(shard)
     settings = load_config(config, overrides=overrides)
     fmt = output_format(settings.data.output)
     images = read_inputs(settings.data.input)
@@ -78,18 +97,49 @@ def run_config(
         batch_size=batch_size,
         **dataclasses.asdict(settings.config),
     )
-    with output_lock(settings.data.output):
-        existing = read_existing(settings.data.output, fmt)
+    tag: dict[str, Any] = {}
+    if part is not None:
+        run = _fingerprint(augmenter, images)
+        tag = {SHARD_KEY: str(part), RUN_KEY: run, UNITS_KEY: len(images)}
+    output = settings.data.output
+    with output_lock(output):
+        existing = read_existing(output, fmt)
+        if existing:
+            check_resumed_shard(existing[0].info, part, tag.get(RUN_KEY, ""), output)
         tasks = augmenter.plan(
             images,
             existing,
             source=str(settings.data.input),
-            output=str(settings.data.output),
+            output=str(output),
+            shard=part,
         )
         _try_calculator(augmenter, tasks, str(settings.data.input))
         if tasks:
-            _grow(augmenter, tasks, settings.data.output, fmt, progress=progress)
+            _grow(
+                augmenter, tasks, output, fmt, progress=progress, executor=executor,
+                tag=tag,
+            )  # fmt: skip
     return augmenter.stats
+
+
+def _fingerprint(augmenter: Augmenter, images: list) -> str:
+    """Hash the run's settings (but the family size), calculator and inputs.
+
+    The family size is left out: members do not depend on it, and a larger
+    ``n_per_structure`` tops every family up.
+    """
+    settings = dataclasses.asdict(augmenter.settings)
+    del settings["n_per_structure"]
+    calculator = augmenter.calculator
+    model = getattr(calculator, "model", None)  # a torch calculator's weights
+    return fingerprint(
+        "augment",
+        settings,
+        type(calculator).__qualname__,
+        getattr(calculator, "parameters", {}),
+        model.state_dict() if hasattr(model, "state_dict") else None,
+        images,
+    )
 
 
 def _try_calculator(augmenter: Augmenter, tasks: list[FamilyTask], source: str) -> None:
@@ -141,8 +191,10 @@ def _grow(
     fmt: str,
     *,
     progress: bool,
+    executor: Executor | None,
+    tag: dict[str, Any],
 ) -> None:
-    """Write the new structures in family order, with a progress bar."""
+    """Write the new structures in family order (``tag`` in their info)."""
     from tqdm import tqdm
 
     stats = augmenter.stats
@@ -155,8 +207,9 @@ def _grow(
     )
     with OutputWriter(output, fmt) as writer, bar:
         try:
-            for event in augmenter.events(tasks):
+            for event in augmenter.events(tasks, executor=executor):
                 for atoms in reorder.push(event):
+                    atoms.info.update(tag)
                     writer.write(atoms)
                 if isinstance(event, Produced) and not bar.disable:
                     bar.update()
@@ -168,5 +221,6 @@ def _grow(
         except BaseException:
             with contextlib.suppress(Exception):  # the first error is the one to see
                 for atoms in reorder.held():
+                    atoms.info.update(tag)
                     writer.write(atoms)
             raise

@@ -21,6 +21,7 @@ from asegen.cli.convert import convert
 from asegen.cli.evaluate import evaluate
 from asegen.cli.export import export
 from asegen.cli.info import info
+from asegen.cli.merge import merge
 from asegen.cli.place import place
 from asegen.cli.sample import sample
 from asegen.cli.train import train
@@ -80,6 +81,7 @@ main.add_command(convert)
 main.add_command(evaluate)
 main.add_command(export)
 main.add_command(info)
+main.add_command(merge)
 main.add_command(place)
 main.add_command(sample)
 main.add_command(train)

@@ -8,6 +8,8 @@ from types import FrameType
 
 import click
 
+from asegen.cli._shard import shard_option
+
 __all__ = ["augment"]
 
 
@@ -36,8 +38,13 @@ __all__ = ["augment"]
     metavar="KEY=VALUE",
     help="Override a config value, e.g. --set config.seed=1.",
 )
+@shard_option
 def augment(
-    config: Path, workers: int, batch_size: int | None, overrides: tuple[str, ...]
+    config: Path,
+    workers: int,
+    batch_size: int | None,
+    overrides: tuple[str, ...],
+    shard: str | None,
 ) -> None:
     """Grow labelled, off-equilibrium structures from the inputs of CONFIG.
 
@@ -48,11 +55,16 @@ def augment(
     command tops every starting structure up to config.n_per_structure, also
     after Ctrl-C, kill or kill -9 (worker processes end with the command).
 
+    With --shard K/N only starting structures i with i % N == K-1 are grown
+    (give each shard its own data.output, e.g. with --set data.output=...);
+    `asegen merge` joins the shards into what one run writes.
+
     \b
     Examples:
       asegen augment config.yaml
       asegen augment config.yaml --workers 2 --set config.seed=7
       asegen augment config.yaml --set config.wave_width=32 --batch-size 64
+      asegen augment config.yaml --shard 2/8 --set data.output=out.2.h5
     """  # noqa: D301 (click reads the \b marker as a backspace character)
     from asegen.augment import run_config
 
@@ -70,6 +82,7 @@ def augment(
             batch_size=batch_size,
             overrides=overrides,
             progress=True,
+            shard=shard,
         )
     except KeyboardInterrupt:
         click.echo("interrupted; rerun the same command to resume", err=True)

@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from asegen.cli._shard import shard_option
+
 __all__ = ["place"]
 
 
@@ -61,6 +63,7 @@ __all__ = ["place"]
 @click.option(
     "--device", default="auto", show_default=True, help="auto, cpu, cuda:0, ..."
 )
+@shard_option
 def place(model: Path | None, **options: Any) -> None:
     """Build structures atom by atom with the placer MODEL.
 
@@ -74,12 +77,17 @@ def place(model: Path | None, **options: Any) -> None:
     is not given). The settings and conditions are stored in each
     structure's info.
 
+    With --shard K/N (and --seed) only batches k with k % N == K-1 of the
+    -n attempts are built, into this shard's own OUTPUT; `asegen merge`
+    joins the N outputs into what one process writes.
+
     \b
     Examples:
       asegen place -n 100 -o molecules.xyz
       asegen place logs/version_0 -n 1000 --batch-size 500 -o gen.db
       asegen place logs/version_2 -n 200 --condition gap=4.0 -o gap4.xyz
       asegen place logs/version_0 -n 50 --template fragment.xyz -o grown.xyz
+      asegen place -n 10000 --seed 1 --shard 2/4 -o placed.2.h5
     """  # noqa: D301 (click reads the \b marker as a backspace character)
     from asegen.placer.placing import parse_conditions, run_placing
     from asegen.pretrained import DEFAULTS

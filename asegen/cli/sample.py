@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from asegen.cli._shard import shard_option
+
 __all__ = ["sample"]
 
 
@@ -73,6 +75,7 @@ __all__ = ["sample"]
     "--relax-steps", type=int, default=200, show_default=True,
     help="Relaxation steps at most.",
 )  # fmt: skip
+@shard_option
 def sample(model: Path | None, **options: Any) -> None:
     """Generate structures with the diffusion model MODEL.
 
@@ -85,6 +88,10 @@ def sample(model: Path | None, **options: Any) -> None:
     stopped, with the same seed (read back from OUTPUT when --seed is not
     given).
 
+    With --shard K/N (and --seed) only batches k with k % N == K-1 of the
+    -n samples are drawn, into this shard's own OUTPUT; `asegen merge`
+    joins the N outputs into what one process writes.
+
     \b
     Examples:
       asegen sample --formula Pd4O4 -n 10 -o pdo.xyz
@@ -94,6 +101,7 @@ def sample(model: Path | None, **options: Any) -> None:
           --confinement 9.5 13.0 -o filled.xyz
       asegen sample logs/version_3 --formula Pd4O4 \\
           --property energy_per_atom=-3.5 --guidance 2
+      asegen sample --formula Pd4O4 -n 1000 --seed 7 --shard 3/10 -o pdo.3.h5
     """  # noqa: D301 (click reads the \b marker as a backspace character)
     from asegen.diffusion.sampling import run_sampling
     from asegen.pretrained import DEFAULTS

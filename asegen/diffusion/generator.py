@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ from ase.constraints import FixAtoms
 from ase.data import chemical_symbols
 
 from asegen._formula import parse_formula
+from asegen._scaleout import Shard, Shipped, parse_shard, run_ordered
 from asegen._structures import check_atoms
 from asegen.diffusion.graphs import EdgeCache, state_graph, to_atoms
 from asegen.diffusion.positions import CONFINEMENT
@@ -163,6 +165,7 @@ class DiffusionGenerator:
         seed: int | None = None,
         batch_size: int | None = None,
         progress: bool | None = None,
+        executor: Executor | None = None,
     ) -> list[Atoms]:
         """Return ``n_samples`` new structures (see the module docs).
 
@@ -197,6 +200,11 @@ class DiffusionGenerator:
             the same batch size).
         progress
             Show a progress bar (default: on a terminal).
+        executor
+            Draw each batch as a task of this
+            :class:`concurrent.futures.Executor` (a process pool, a
+            ``dask.distributed`` client's ``get_executor()``, ...); the
+            samples are those drawn without it.
         """
         return [
             atoms
@@ -215,6 +223,7 @@ class DiffusionGenerator:
                 seed=seed,
                 batch_size=batch_size or min(n_samples, 32),
                 progress=progress,
+                executor=executor,
             )
             for atoms in batch
         ]
@@ -230,6 +239,8 @@ class DiffusionGenerator:
         corrector: bool = True,
         guidance: float = 1.0,
         progress: bool | None = None,
+        shard: str | Shard | None = None,
+        executor: Executor | None = None,
         **request: Any,
     ) -> Iterator[list[Atoms]]:
         """Yield the samples of :meth:`sample` batch by batch, from batch ``start``.
@@ -237,10 +248,12 @@ class DiffusionGenerator:
         Batch ``k`` draws from its own stream of ``seed`` and is always drawn
         whole (the last one is cut), so sample ``i`` depends only on the
         seed, the batch size and ``i``: a caller that stored the first ``k``
-        batches resumes with ``start=k``. Every
+        batches resumes with ``start=k``, shard ``"K/N"`` draws the batches
+        ``k % N == K - 1`` only, and an ``executor`` draws each batch as one
+        of its tasks (the generator is pickled to it once). Every
         structure's ``info`` records ``generator``, ``seed``, ``batch``,
-        ``batch_size``, ``steps``, ``guidance`` and ``target_<name>`` of each
-        conditioning value.
+        ``batch_size``, ``steps``, ``guidance``, ``target_<name>`` of each
+        conditioning value and ``sample``, its index ``i``.
         """
         for name, value in (
             ("n_samples", n_samples),
@@ -253,40 +266,51 @@ class DiffusionGenerator:
             raise ConfigError(f"seed must be 0 or more, got {seed}")
         if not math.isfinite(guidance):
             raise ConfigError(f"guidance must be a finite number, got {guidance}")
+        part = parse_shard(shard)
         initial, labels, fields = self._request(**request)
         seed = int(torch.randint(2**31, ()).item()) if seed is None else int(seed)
         counts = [
             min(batch_size, n_samples - lo) for lo in range(0, n_samples, batch_size)
         ]
-        bar = progress_bar(len(counts[start:]) * steps, progress)
+        todo = [k for k in range(start, len(counts)) if part is None or part.owns(k)]
+        targets = {
+            f"target_{name}": float(value)
+            for name, value in (request.get("property") or {}).items()
+        }
+        infos = [
+            {
+                "generator": "diffusion",
+                "seed": seed,
+                "batch": k,
+                "batch_size": batch_size,
+                "steps": steps,
+                "guidance": guidance,
+                **targets,
+            }
+            for k in todo
+        ]
+        # every batch is drawn whole, so that sample i depends only on the
+        # seed, the batch size and i (and a resumed run or a shard matches)
+        args = (initial, labels, fields, batch_size, steps, corrector, guidance, seed)
+        bar = progress_bar(len(todo) * steps, progress)
+        if executor is None:
+            drawn = (
+                self._batch(*args, k, info, update=bar.update)
+                for k, info in zip(todo, infos, strict=True)
+            )
+        else:
+            shipped = Shipped(self)
+            calls = [
+                (shipped, *args, k, info) for k, info in zip(todo, infos, strict=True)
+            ]
+            drawn = run_ordered(executor, _draw_batch, calls)
         try:
-            for k in range(start, len(counts)):
-                generator = torch.Generator().manual_seed(seed * 1_000_003 + k)
-                # every batch is drawn whole, so that sample i depends only on
-                # the seed, the batch size and i (and a resumed run matches)
-                yield self._batch(
-                    initial,
-                    labels,
-                    fields,
-                    batch_size,
-                    steps=steps,
-                    corrector=corrector,
-                    guidance=guidance,
-                    generator=generator,
-                    update=bar.update,
-                    info={
-                        "generator": "diffusion",
-                        "seed": seed,
-                        "batch": k,
-                        "batch_size": batch_size,
-                        "steps": steps,
-                        "guidance": guidance,
-                        **{
-                            f"target_{name}": float(value)
-                            for name, value in (request.get("property") or {}).items()
-                        },
-                    },
-                )[: counts[k]]
+            for k, batch in zip(todo, drawn, strict=True):
+                if executor is not None:
+                    bar.update(steps)
+                for i, atoms in enumerate(batch[: counts[k]]):
+                    atoms.info["sample"] = k * batch_size + i
+                yield batch[: counts[k]]
         finally:
             bar.close()
 
@@ -413,14 +437,17 @@ class DiffusionGenerator:
         labels: dict[str, torch.Tensor],
         fields: tuple[str, ...],
         count: int,
-        *,
         steps: int,
         corrector: bool,
         guidance: float,
-        generator: torch.Generator,
-        update: Any,
+        seed: int,
+        k: int,
         info: dict[str, Any],
+        *,
+        update: Any = None,
     ) -> list[Atoms]:
+        """Draw batch ``k`` of ``count`` structures from its own stream of ``seed``."""
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + k)
         graph = state_graph([initial] * count, self.dtype)
         batched = {
             name: value.expand(count, *value.shape[1:]).to(
@@ -449,6 +476,11 @@ class DiffusionGenerator:
             )
         made_cell = "cell" in fields
         return [_finish(initial, atoms, made_cell, info) for atoms in to_atoms(graph)]
+
+
+def _draw_batch(shipped: Shipped, *args: Any) -> list[Atoms]:
+    """Draw one batch in an executor's worker (``args`` as ``_batch``)."""
+    return shipped.get()._batch(*args)
 
 
 def _finish(

@@ -32,6 +32,7 @@ def run_sampling(
     relax_steps: int = 200,
     device: str = "auto",
     progress: bool | None = None,
+    shard: str | None = None,
     **request: Any,
 ) -> tuple[int, int]:
     """Sample ``n_samples`` structures into ``output``, resuming what it holds.
@@ -47,6 +48,14 @@ def run_sampling(
         For bad options, or an output holding samples of another seed or
         batch size (resuming it would not continue the same stream).
     """
+    from asegen._scaleout import (
+        RUN_KEY,
+        SHARD_KEY,
+        UNITS_KEY,
+        check_resumed_shard,
+        fingerprint,
+        parse_shard,
+    )
     from asegen.augment.io import (
         OutputWriter,
         output_format,
@@ -57,6 +66,7 @@ def run_sampling(
     from asegen.augment.specs import build_calculator
     from asegen.data import read_structures
     from asegen.diffusion.generator import DiffusionGenerator, check_template
+    from asegen.models.checkpoint import resolve_checkpoint
 
     for flag, value, least in (
         ("-n", n_samples, 1),
@@ -67,6 +77,7 @@ def run_sampling(
             raise ConfigError(f"{flag} must be at least {least}, got {value}")
     if not fmax > 0:
         raise ConfigError(f"--fmax must be a positive number of eV/Å, got {fmax}")
+    part = parse_shard(shard)
     fmt = output_format(output)
     calculator = build_calculator(relax) if relax else None
     start = None if template is None else _one(read_structures(template), template)
@@ -82,14 +93,36 @@ def run_sampling(
                 done[0].info, seed, batch_size, output,
                 generator="diffusion", command="asegen sample", unit="samples",
             )  # fmt: skip
-        if len(done) >= n_samples:
+        tag: dict[str, Any] = {}
+        if part is not None:
+            if seed is None:
+                raise ConfigError(
+                    "--shard needs --seed: every shard must draw from the same "
+                    "stream of samples"
+                )
+            run = fingerprint(
+                "sample", Path(resolve_checkpoint(model)), seed, batch_size, cell,
+                None if start is None else start, sorted(properties), relax, fmax,
+                relax_steps, request,
+            )  # fmt: skip
+            units = -(-n_samples // batch_size)  # batches
+            tag = {SHARD_KEY: str(part), RUN_KEY: run, UNITS_KEY: units}
+        if done:
+            check_resumed_shard(done[0].info, part, tag.get(RUN_KEY, ""), output)
+        # the batches of this output, each written whole (the last one cut)
+        counts = [
+            min(batch_size, n_samples - lo) for lo in range(0, n_samples, batch_size)
+        ]
+        owned = [k for k, _ in enumerate(counts) if part is None or part.owns(k)]
+        if len(done) >= sum(counts[k] for k in owned):
             return 0, len(done)
-        skip = len(done) % batch_size
+        held, skip = divmod(len(done), batch_size)
         written = 0
         with OutputWriter(output, fmt) as writer:
             for batch in generator.batches(
                 n_samples,
-                start=len(done) // batch_size,
+                start=owned[held],
+                shard=part,
                 seed=seed,
                 batch_size=batch_size,
                 progress=progress,
@@ -101,6 +134,7 @@ def run_sampling(
                 for atoms in batch[skip:]:
                     if calculator is not None:
                         _relax(atoms, calculator, fmax, relax_steps)
+                    atoms.info.update(tag)
                     writer.write(atoms)
                     written += 1
                 skip = 0

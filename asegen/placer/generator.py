@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ from ase import Atoms
 from ase.constraints import FixAtoms
 
 from asegen._config import check_int
+from asegen._scaleout import Shard, Shipped, parse_shard, run_ordered
 from asegen.errors import ConfigError, DataFormatError
 from asegen.graph import AtomsGraph, batch_graphs
 from asegen.models.base import AtomisticModel
@@ -110,6 +112,10 @@ class AutoregressivePlacer:
         model, _ = load_checkpoint(path)
         return cls(model, **kwargs)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the grids (an executor's workers build their own)."""
+        return {**self.__dict__, "_grids": {}}
+
     @property
     def conditions(self) -> dict[str, dict[str, Any]]:
         """The conditions the model was trained with, by name, with their kind."""
@@ -120,10 +126,10 @@ class AutoregressivePlacer:
     ) -> list[Atoms]:
         """Return the structures finished in ``n`` attempts.
 
-        ``options`` are those of :meth:`batches`; failed attempts are left
-        out (:meth:`batches` counts them). ``batch_size`` defaults to
-        ``min(n, 100)``: a batch is always built whole, so a few attempts
-        cost a few.
+        ``options`` are those of :meth:`batches` (``executor`` included);
+        failed attempts are left out (:meth:`batches` counts them).
+        ``batch_size`` defaults to ``min(n, 100)``: a batch is always built
+        whole, so a few attempts cost a few.
         """
         options.setdefault("batch_size", min(n, 100) if isinstance(n, int) else 100)
         out: list[Atoms] = []
@@ -144,8 +150,14 @@ class AutoregressivePlacer:
         grid_distance_min: float = 0.7,
         seed: int | None = None,
         start: int = 0,
+        shard: str | Shard | None = None,
+        executor: Executor | None = None,
     ) -> Iterator[PlacedBatch]:
         """Yield batches of attempts, ``n`` attempts in all.
+
+        Every structure's ``info`` records the settings, the conditions,
+        ``seed``, ``batch``, ``batch_size`` and ``attempt``, its attempt's
+        index in the run (failed attempts leave gaps).
 
         Parameters
         ----------
@@ -172,6 +184,13 @@ class AutoregressivePlacer:
             ``None``: random.
         start
             Index of the first batch (resume a run: skip earlier batches).
+        shard
+            ``"K/N"``: build only the batches ``b % N == K - 1``.
+        executor
+            Build each batch as a task of this
+            :class:`concurrent.futures.Executor` (a process pool, a
+            ``dask.distributed`` client's ``get_executor()``, ...); the
+            structures are those built without it.
         """
         values = self._condition_rows(conditions or {})
         template = None if template is None else template.copy()
@@ -187,20 +206,21 @@ class AutoregressivePlacer:
         if seed is not None:
             check_int("seed", seed, 0)
         seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
-        grid = self._grid(grid_spacing, grid_distance_min)
+        part = parse_shard(shard)
+        grid = (grid_spacing, grid_distance_min)
         batches = -(-n // batch_size)
-        for b in range(start, batches):
-            take = min(batch_size, n - b * batch_size)
-            generator = item_generator(seed, b)
-            yield self._batch(
+        todo = [b for b in range(start, batches) if part is None or part.owns(b)]
+        calls = [
+            (
                 batch_size,
-                take,
+                min(batch_size, n - b * batch_size),
                 values,
                 template,
                 max_n_atoms,
                 temperature,
                 grid,
-                generator,
+                seed,
+                b,
                 {
                     "generator": "placer",
                     "seed": seed,
@@ -212,6 +232,15 @@ class AutoregressivePlacer:
                     "placer_max_n_atoms": max_n_atoms,
                     **{name: _info_value(conditions[name]) for name in values},
                 },
+            )
+            for b in todo
+        ]
+        if executor is None:
+            yield from (self._batch(*args) for args in calls)
+        else:
+            shipped = Shipped(self)
+            yield from run_ordered(
+                executor, _place_batch, [(shipped, *args) for args in calls]
             )
 
     # -- checks ------------------------------------------------------------------
@@ -300,10 +329,17 @@ class AutoregressivePlacer:
         template: Atoms | None,
         max_n_atoms: int,
         temperature: float,
-        grid: ShellGrid,
-        generator: torch.Generator,
+        spacing: tuple[float, float],
+        seed: int,
+        b: int,
         info: dict[str, Any],
     ) -> PlacedBatch:
+        """Build batch ``b`` from its own stream of ``seed``; keep the first ``take``.
+
+        ``spacing`` is the grid's spacing and smallest distance.
+        """
+        grid = self._grid(*spacing)
+        generator = item_generator(seed, b)
         if template is None:
             cell, pbc = np.zeros((3, 3)), np.zeros(3, dtype=bool)
             origin = np.zeros(3)
@@ -387,7 +423,7 @@ class AutoregressivePlacer:
         # on how many attempts are asked for; the first ``take`` count
         states = states[:take]
         structures = []
-        for s in states:
+        for m, s in enumerate(states):
             if not s.done:
                 continue
             atoms = Atoms(
@@ -398,6 +434,7 @@ class AutoregressivePlacer:
                 atoms.set_constraint(FixAtoms(indices=range(s.n_template)))
             atoms.info.update(info)
             atoms.info["n_template"] = s.n_template
+            atoms.info["attempt"] = b * size + m
             structures.append(atoms)
         failed = sum(s.failed for s in states)
         return PlacedBatch(structures, failed, take)
@@ -469,6 +506,11 @@ class AutoregressivePlacer:
             placed[focus], references, log_d, cell, pbc, temperature, generator
         )
         return position.numpy().astype(np.float64)
+
+
+def _place_batch(shipped: Shipped, *args: Any) -> PlacedBatch:
+    """Build one batch in an executor's worker (``args`` as ``_batch``)."""
+    return shipped.get()._batch(*args)
 
 
 def _info_value(value: Any) -> Any:

@@ -57,6 +57,7 @@ def run_placing(
     seed: int | None = None,
     batch_size: int = 100,
     device: str = "auto",
+    shard: str | None = None,
     **options: Any,
 ) -> PlacingSummary:
     """Place ``n`` attempts' structures into ``output``, resuming what it holds.
@@ -66,8 +67,20 @@ def run_placing(
     ``temperature``, ``grid_spacing``, ``grid_distance_min``). Finished
     structures are appended batch by batch; a rerun of the same command
     regenerates the interrupted batch (same seed) and writes only what is
-    missing.
+    missing. ``shard="K/N"`` builds batches ``b % N == K - 1`` only, with
+    ``info["shard"]``, ``info["run"]`` and ``info["units"]`` recorded for
+    ``asegen merge`` (``n`` is the whole run's; a seed is needed).
     """
+    from pathlib import Path
+
+    from asegen._scaleout import (
+        RUN_KEY,
+        SHARD_KEY,
+        UNITS_KEY,
+        check_resumed_shard,
+        fingerprint,
+        parse_shard,
+    )
     from asegen.augment.io import (
         OutputWriter,
         output_format,
@@ -75,8 +88,10 @@ def run_placing(
         read_existing,
     )
     from asegen.data import read_structures
+    from asegen.models.checkpoint import resolve_checkpoint
     from asegen.placer.generator import AutoregressivePlacer
 
+    part = parse_shard(shard)
     fmt = output_format(output)
     start = None
     if template is not None:
@@ -89,6 +104,21 @@ def run_placing(
     with output_lock(output):
         done = read_existing(output, fmt)
         seed, first, skip = _resume_point(done, seed, batch_size, output)
+        tag: dict[str, Any] = {}
+        if part is not None:
+            if seed is None:
+                raise ConfigError(
+                    "--shard needs --seed: every shard must draw from the same "
+                    "stream of structures"
+                )
+            run = fingerprint(
+                "place", Path(resolve_checkpoint(model)), seed, batch_size,
+                conditions, start, options,
+            )  # fmt: skip
+            units = -(-n // batch_size)  # batches
+            tag = {SHARD_KEY: str(part), RUN_KEY: run, UNITS_KEY: units}
+        if done:
+            check_resumed_shard(done[-1].info, part, tag.get(RUN_KEY, ""), output)
         written = attempts = failed = 0
         with OutputWriter(output, fmt) as writer:
             for batch in placer.batches(
@@ -98,11 +128,13 @@ def run_placing(
                 seed=seed,
                 batch_size=batch_size,
                 start=first,
+                shard=part,
                 **options,
             ):
                 attempts += batch.attempts
                 failed += batch.failed
                 for atoms in batch.structures[skip:]:
+                    atoms.info.update(tag)
                     writer.write(atoms)
                     written += 1
                 skip = 0

@@ -6,14 +6,33 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
+from ase.constraints import FixAtoms
 
 from asegen.errors import DataFormatError, StructureError
 
-__all__ = ["MIN_DISTANCE", "check_atoms", "check_separation", "property_value"]
+__all__ = [
+    "MIN_DISTANCE",
+    "check_atoms",
+    "check_separation",
+    "fixed_mask",
+    "property_value",
+]
 
 #: Å: no two atoms of a real structure are this close; closer ones are a mistake.
 MIN_DISTANCE = 0.1
 _MIN_PERIODIC_VOLUME = 1e-8  # Å^d: below this the periodic lattice is degenerate
+
+
+def fixed_mask(atoms: Atoms) -> np.ndarray:
+    """Return a boolean mask of the atoms fixed by ``FixAtoms`` constraints.
+
+    Other constraints are not looked at; several ``FixAtoms`` add up.
+    """
+    mask = np.zeros(len(atoms), dtype=bool)
+    for constraint in atoms.constraints:
+        if isinstance(constraint, FixAtoms):
+            mask[constraint.get_indices()] = True
+    return mask
 
 
 def check_atoms(atoms: Atoms, *, name: str = "structure") -> None:

@@ -24,13 +24,19 @@ import numpy as np
 from ase import units
 from ase.filters import FrechetCellFilter
 from ase.io import read
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase.md.verlet import VelocityVerlet
 from ase.optimize import FIRE
 from matplotlib.figure import Figure
 
 import asegen
 from asegen.evaluation import evaluate_molecules, fingerprint_distance
+
+try:  # ASE >= 3.29
+    from ase.md.velocitydistribution import thermalize_momenta
+except ImportError:  # older ASE: the same distribution under its former name
+    from ase.md.velocitydistribution import (
+        MaxwellBoltzmannDistribution as thermalize_momenta,
+    )
 
 SEEDS = Path(__file__).parent / "data" / "pdo_seeds.xyz"
 
@@ -43,7 +49,7 @@ def md(run, out, steps):
     """NVE of the PdO seed with the trained force field; the energy drift."""
     atoms = seed("PdO-2x2x1")
     atoms.calc = asegen.load(run, device="cpu")
-    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    thermalize_momenta(atoms, temperature_K=300, rng=np.random.default_rng(0))
     dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
     energies = []
     dyn.attach(lambda: energies.append(atoms.get_total_energy()), interval=1)

@@ -12,10 +12,10 @@ from typing import NamedTuple
 
 import numpy as np
 from ase import Atoms
-from ase.constraints import FixAtoms
 from ase.formula import Formula
 
 from asegen._formula import formula_counts
+from asegen._structures import fixed_mask
 
 __all__ = [
     "OXIDATION_STATES",
@@ -122,10 +122,7 @@ def mobile_mask(atoms: Atoms, held: int) -> np.ndarray:
     """Atoms neither among the first ``held`` nor in ``FixAtoms``."""
     mobile = np.ones(len(atoms), dtype=bool)
     mobile[:held] = False
-    fixed = [c.get_indices() for c in atoms.constraints if isinstance(c, FixAtoms)]
-    if fixed:
-        mobile[np.unique(np.concatenate(fixed)).astype(int)] = False
-    return mobile
+    return mobile & ~fixed_mask(atoms)
 
 
 def window_flags(

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import torch
 from ase import Atoms
-from ase.constraints import FixAtoms
 from torch import Tensor
 
+from asegen._structures import fixed_mask
 from asegen.graph._neighbours import neighbor_list
 from asegen.graph.units import voigt_to_full
 
@@ -223,10 +223,6 @@ def _single(
     """
     i, j, shifts = (torch.as_tensor(a) for a in pairs)
     n = len(atoms)
-    fixed = np.zeros(n, dtype=bool)
-    for constraint in atoms.constraints:
-        if isinstance(constraint, FixAtoms):
-            fixed[constraint.index] = True
     results = atoms.calc.results if atoms.calc is not None else {}
     energy = results.get("energy")
     forces = results.get("forces")
@@ -244,7 +240,7 @@ def _single(
         shifts=shifts.to(dtype),
         batch=torch.zeros(n, dtype=torch.int64),
         n_atoms=torch.tensor([n], dtype=torch.int64),
-        fixed=torch.from_numpy(fixed),
+        fixed=torch.from_numpy(fixed_mask(atoms)),
         energy=None if energy is None else floats([energy]),
         forces=None if forces is None else floats(forces),
         stress=None if stress is None else voigt_to_full(floats(stress))[None],

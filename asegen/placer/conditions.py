@@ -24,10 +24,9 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from asegen._structures import property_value
+from asegen._structures import fixed_mask, property_value
 from asegen.errors import ConfigError, DataFormatError
 from asegen.models.gschnet import composition_vector, condition_width
-from asegen.placer.trajectory import template_mask
 
 __all__ = [
     "RELATIVE_ENERGY",
@@ -42,7 +41,7 @@ RELATIVE_ENERGY = "relative_atomic_energy"
 
 def _added(atoms: Atoms) -> np.ndarray:
     """Atomic numbers of the atoms that are not template atoms."""
-    return atoms.numbers[~template_mask(atoms)]
+    return atoms.numbers[~fixed_mask(atoms)]
 
 
 def fit_relative_energy(structures: Sequence[Atoms], where: str) -> dict[str, Any]:

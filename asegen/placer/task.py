@@ -31,6 +31,7 @@ from ase import Atoms
 from ase.data import chemical_symbols
 from torch import Tensor
 
+from asegen._structures import fixed_mask
 from asegen.errors import ConfigError, StructureError
 from asegen.graph import AtomsGraph, batch_graphs
 from asegen.models.base import AtomisticModel
@@ -47,7 +48,7 @@ from asegen.placer.conditions import (
 )
 from asegen.placer.config import PlacerConfig
 from asegen.placer.partial import partial_graph
-from asegen.placer.trajectory import Prepared, prepare, sample_trajectory, template_mask
+from asegen.placer.trajectory import Prepared, prepare, sample_trajectory
 from asegen.train import Items, Task, register_task
 
 __all__ = [
@@ -186,7 +187,7 @@ class PlacerTask(Task):
 
         check_atoms(atoms, name=where)
         types = self.model.atom_types
-        added = set(atoms.numbers[~template_mask(atoms)].tolist())
+        added = set(atoms.numbers[~fixed_mask(atoms)].tolist())
         if types and not added <= set(types):
             extra = ", ".join(chemical_symbols[z] for z in sorted(added - set(types)))
             known = ", ".join(chemical_symbols[z] for z in types)
@@ -213,7 +214,7 @@ class PlacerTask(Task):
             added = {
                 int(z)
                 for atoms in structures
-                for z in atoms.numbers[~template_mask(atoms)]
+                for z in atoms.numbers[~fixed_mask(atoms)]
             }
             model.set_atom_types(sorted(added))
         fitted: dict[str, Any] = dict(model.fitted)

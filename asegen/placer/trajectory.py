@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
-from ase.constraints import FixAtoms
 from ase.data import atomic_masses, covalent_radii
 
+from asegen._structures import fixed_mask
 from asegen.models.gschnet import GSchNetConfig
 from asegen.placer.partial import minimum_image, model_pairs
 
@@ -86,15 +86,6 @@ class Prepared:
         return 2 * n - self.n_template
 
 
-def template_mask(atoms: Atoms) -> np.ndarray:
-    """Return the atoms fixed by ``FixAtoms`` (the template)."""
-    mask = np.zeros(len(atoms), dtype=bool)
-    for constraint in atoms.constraints:
-        if isinstance(constraint, FixAtoms):
-            mask[constraint.index] = True
-    return mask
-
-
 def centre_of_mass(numbers: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """Return the centre of mass of the atoms (plain, not wrapped)."""
     masses = atomic_masses[numbers]
@@ -119,7 +110,7 @@ def prepare(atoms: Atoms, config: GSchNetConfig) -> Prepared | str:
     numbers = atoms.numbers.astype(np.int64)
     if not len(numbers):
         return "it has no atoms"
-    fixed = template_mask(atoms)
+    fixed = fixed_mask(atoms)
     if fixed.all():
         return "every atom is fixed (a template with nothing to place)"
     positions = atoms.positions.astype(np.float64)

@@ -210,3 +210,23 @@ def test_labels_are_checked_against_their_axis():
         [counted, plain.with_labels(structure={"n": torch.tensor([1])})]
     )
     assert both.structure_labels["n"].tolist() == [4, 1]
+
+
+def test_fixed_mask_joins_fixatoms_and_ignores_other_constraints():
+    from ase.constraints import FixCartesian
+
+    from asegen._structures import fixed_mask
+
+    atoms = bulk("Cu", cubic=True).repeat((2, 1, 1))  # 8 atoms
+    assert not fixed_mask(atoms).any()
+    atoms.set_constraint(
+        [
+            FixAtoms(indices=[1]),
+            FixAtoms(mask=[i > 5 for i in range(8)]),
+            FixCartesian(3),
+        ]
+    )
+    expected = [1, 6, 7]
+    assert fixed_mask(atoms).nonzero()[0].tolist() == expected
+    graph = atoms_to_graph(atoms, cutoff=3.0)
+    assert graph.fixed.nonzero().flatten().tolist() == expected

@@ -36,7 +36,6 @@ from ase.cluster import Icosahedron, Octahedron
 from ase.constraints import FixAtoms
 from ase.spacegroup import crystal
 
-SPLITS = ("train", "val", "test")
 CALCULATOR = {"+chgnet.model.dynamics.CHGNetCalculator": {"use_device": "cpu"}}
 
 # Approximate room-temperature literature values (Å); CHGNet relaxes them.
@@ -280,64 +279,6 @@ def plain(images: list[Atoms]) -> list[Atoms]:
     return images
 
 
-def branches(images: list[Atoms]) -> list[str]:
-    """Key of each structure: its family and its level-1 ancestor ("root" for seeds)."""
-    parent = {a.info["id"]: a.info["parent"] for a in images}
-    keys = []
-    for atoms in images:
-        node = atoms.info["id"]
-        if parent[node] == "root":
-            keys.append(f"{node}:root")
-            continue
-        while parent[node] != "root" and parent[parent[node]] != "root":
-            node = parent[node]
-        keys.append(f"{atoms.info['starting-structure']}:{node}")
-    return keys
-
-
-def assign(
-    images: list[Atoms], fractions: tuple[float, float, float], seed: int
-) -> list[str]:
-    """Split by branch; return each structure's split.
-
-    A seed goes to train; a level-1 child with all its descendants goes to one
-    split, chosen (branches in a seeded order) where the split lags its target
-    most.
-    """
-    keys = branches(images)
-    sizes = Counter(keys)
-    names = sorted(k for k in sizes if not k.endswith(":root"))
-    order = np.random.default_rng(seed).permutation(len(names))
-    target = np.asarray(fractions) / sum(fractions)
-    filled = np.zeros(3)
-    split_of = {k: "train" for k in sizes if k.endswith(":root")}
-    filled[0] = sum(sizes[k] for k in split_of)
-    for index in order:
-        key = names[index]
-        lag = target * (filled.sum() + sizes[key]) - filled
-        choice = int(np.argmax(lag))
-        split_of[key] = SPLITS[choice]
-        filled[choice] += sizes[key]
-    return [split_of[k] for k in keys]
-
-
-def write_splits(
-    images: list[Atoms], splits: list[str], out: Path, prefix: str
-) -> dict[str, dict[str, int | str]]:
-    """Write ``PREFIX_{train,val,test}.h5`` (gzip) and return their sizes."""
-    from asegen import data
-
-    out.mkdir(parents=True, exist_ok=True)
-    files = {}
-    for name in SPLITS:
-        chosen = [a for a, s in zip(images, splits, strict=True) if s == name]
-        path = out / f"{prefix}_{name}.h5"
-        path.unlink(missing_ok=True)
-        data.write(path, chosen, compression="gzip")
-        files[name] = {"file": path.name, "structures": len(chosen)}
-    return files
-
-
 def describe(images: list[Atoms]) -> dict[str, Any]:
     """Count by kind and system; ranges of atoms, energy per atom, force."""
     atoms_per = [len(a) for a in images]
@@ -361,6 +302,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from asegen import data
     from asegen.augment import run_config
     from asegen.augment.specs import build_calculator
+    from asegen.distil import split_by_branch, write_splits
+    from asegen.distil.config import AUGMENT
 
     start = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -387,16 +330,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "data": {"input": str(seeds_path), "output": str(augmented)},
         "config": {
             "n_per_structure": per_family,
+            **AUGMENT,
             "T": args.temperature,
-            "beta": 0.5,
-            "sigma_range": [0.04, 0.2],
             "seed": args.seed,
-            "units": "eV",
-            "cell_sigma": 0.03,
-            "max_force": 20.0,
-            "min_separation": 1.0,
             "max_relax_steps": args.max_relax_steps,
-            "similarity_threshold": 0.1,
         },
         "model": {"calculator": CALCULATOR},
     }
@@ -416,7 +353,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ledger.write_text(json.dumps(spent, indent=2) + "\n")
     repaired += fill_unwritten_chunks(augmented)
     images = plain(data.read(augmented))
-    splits = assign(images, args.fractions, args.seed)
+    splits = split_by_branch(images, args.fractions, args.seed)
     files = write_splits(images, splits, args.out, args.prefix)
     if args.bundle:
         keep = [a.info["id"].split("-")[1] for a in images]

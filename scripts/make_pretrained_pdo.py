@@ -35,16 +35,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "examples" / "data" / "pdo"
 TARGET = ROOT / "asegen" / "pretrained"
 
-#: A small ALIGNN force field: 64 features, 2 ALIGNN and 2 GCN layers.
-ALIGNN_MODEL = {
-    "cutoff": 5.0,
-    "three_body_cutoff": 3.5,
-    "hidden_features": 64,
-    "embedding_features": 64,
-    "alignn_layers": 2,
-    "gcn_layers": 2,
-}
-
 
 def main() -> None:
     """Train one of the two models and write it with its card."""
@@ -90,14 +80,14 @@ def train(model: str, config: dict, data: Path, val: Path) -> tuple[Any, dict, s
 
 def train_alignn(args: argparse.Namespace) -> dict:
     """Train the force field ``pdo``; return its card (errors against CHGNet)."""
-    import numpy as np
-
     from asegen.calculators import calculator_for
     from asegen.data import read_structures
+    from asegen.distil.config import STUDENT_MODEL
+    from asegen.distil.parity import parity
     from asegen.models.checkpoint import save_checkpoint
 
     config = {
-        "model": ALIGNN_MODEL,
+        "model": STUDENT_MODEL,
         "train": {
             "epochs": 500,
             "batch_size": 16,
@@ -114,18 +104,8 @@ def train_alignn(args: argparse.Namespace) -> dict:
     (TARGET / "pdo").mkdir(parents=True, exist_ok=True)
     save_checkpoint(TARGET / "pdo" / "model.pt", model)
     test = list(read_structures(DATA / "pdo_test.h5"))
-    calc = calculator_for(model, device="cpu")
-    predicted = calc.calculate_batch(test)
-    energy = [
-        abs(p["energy"] - a.get_potential_energy()) / len(a)
-        for p, a in zip(predicted, test, strict=True)
-    ]
-    forces = np.concatenate(
-        [
-            np.abs(p["forces"] - a.get_forces()).ravel()
-            for p, a in zip(predicted, test, strict=True)
-        ]
-    )
+    with tempfile.TemporaryDirectory() as plots:
+        errors = parity(calculator_for(model, device="cpu"), test, plots)
     return {
         "kind": "force field",
         "summary": "ALIGNN force field for Pd-O (bulk Pd, PdO, PdO2, Pd(111)/(100) "
@@ -137,9 +117,9 @@ def train_alignn(args: argparse.Namespace) -> dict:
         f"--minutes {args.minutes} --seed {args.seed}",
         "metrics": {
             f"test energy MAE vs CHGNet, meV/atom ({len(test)} structures)": round(
-                1000 * float(np.mean(energy)), 2
+                errors["energy"]["mae"], 2
             ),
-            "test force MAE vs CHGNet, meV/Å": round(1000 * float(forces.mean()), 1),
+            "test force MAE vs CHGNet, meV/Å": round(errors["forces"]["mae"], 1),
         },
     }
 

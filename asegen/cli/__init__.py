@@ -18,6 +18,7 @@ import click
 from asegen._version import __version__
 from asegen.cli.augment import augment
 from asegen.cli.convert import convert
+from asegen.cli.distil import distil
 from asegen.cli.evaluate import evaluate
 from asegen.cli.export import export
 from asegen.cli.info import info
@@ -78,6 +79,7 @@ def main() -> None:
 
 main.add_command(augment)
 main.add_command(convert)
+main.add_command(distil)
 main.add_command(evaluate)
 main.add_command(export)
 main.add_command(info)

@@ -18,12 +18,12 @@ from asegen._config import (
 )
 from asegen.data import read_structures
 from asegen.errors import ConfigError
-from asegen.models.base import MODELS
+from asegen.models.base import MODELS, AtomisticModel
 from asegen.train.config import TrainConfig
 from asegen.train.engine import task_settings, train
 from asegen.train.task import Task, task_for
 
-__all__ = ["train_from_config"]
+__all__ = ["RunConfig", "load_run_config", "train_from_config"]
 
 
 def train_from_config(
@@ -68,6 +68,70 @@ def train_from_config(
     pathlib.Path
         The run directory.
     """
+    loaded = load_run_config(model, config, overrides=overrides)
+    network = loaded.build_model()
+    metadata = {"data": str(data), "val": None if val is None else str(val)}
+    return train(
+        network,
+        read_structures(data),
+        config=loaded.train,
+        task=loaded.settings,
+        val_structures=None if val is None else read_structures(val),
+        out=out,
+        resume=resume,
+        metadata=metadata,
+        progress=progress,
+        model_from_config=True,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """A checked run config: the model class, its task and every section.
+
+    Attributes
+    ----------
+    model_class
+        The registered model class.
+    task
+        Its training task class.
+    train
+        The engine settings.
+    settings
+        The task's settings (an instance of ``task.config_class``).
+    model
+        The ``model`` section as given (the task's defaults fill the rest).
+    """
+
+    model_class: type[AtomisticModel]
+    task: type[Task]
+    train: TrainConfig
+    settings: Any
+    model: dict[str, Any]
+
+    def build_model(self) -> AtomisticModel:
+        """Build the untrained model, its weights seeded by ``train.seed``."""
+        torch.manual_seed(self.train.seed)  # the seed fixes the initial weights too
+        defaults = self.task.model_defaults(self.settings)
+        return self.model_class.from_config({**defaults, **self.model})
+
+
+def load_run_config(
+    model: str,
+    config: str | os.PathLike | Mapping[str, Any] | None = None,
+    *,
+    overrides: Iterable[str] = (),
+) -> RunConfig:
+    """Read and check a run config for the registered model ``model``.
+
+    Everything :func:`train_from_config` reads from ``config`` and
+    ``overrides`` (same meaning) is checked here, before any data is read.
+
+    Raises
+    ------
+    asegen.errors.ConfigError
+        For an unknown model, section or key, or a value out of range.
+    """
     if model not in MODELS:
         raise ConfigError(f"unknown model {model!r}; choose one of {sorted(MODELS)}")
     cls = MODELS[model]
@@ -81,23 +145,12 @@ def train_from_config(
     sections = _sections(cls.split_config(raw), task)
     apply_overrides(sections, [_qualify(item, task) for item in overrides])
     engine, settings = _split_train(sections, task)
-    train_config = from_dict(TrainConfig, engine, "train.")
-    task_config = task_settings(task, settings)
-    torch.manual_seed(train_config.seed)  # the seed fixes the initial weights too
-    defaults = task.model_defaults(task_config)
-    network = cls.from_config({**defaults, **sections["model"]})
-    metadata = {"data": str(data), "val": None if val is None else str(val)}
-    return train(
-        network,
-        read_structures(data),
-        config=train_config,
-        task=task_config,
-        val_structures=None if val is None else read_structures(val),
-        out=out,
-        resume=resume,
-        metadata=metadata,
-        progress=progress,
-        model_from_config=True,
+    return RunConfig(
+        cls,
+        task,
+        from_dict(TrainConfig, engine, "train."),
+        task_settings(task, settings),
+        sections["model"],
     )
 
 

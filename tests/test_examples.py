@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 from calculator_factories import alignn_model
 
 from asegen.models.checkpoint import save_checkpoint
@@ -76,6 +77,15 @@ def test_train_alignn_trains_and_reports_held_out_errors(tmp_path):
     assert (tmp_path / "logs" / "version_0" / "checkpoints" / "best.pt").is_file()
     assert (tmp_path / "logs" / "version_0" / "metrics.csv").is_file()
     assert 0 < number_after(out, "energy MAE") < 1000  # meV/atom, finite
+
+
+def test_distil_emt_distils_checks_and_resumes(tmp_path):
+    out = run(EXAMPLES / "distil_emt.py", "--small", "--out", "student", cwd=tmp_path)
+    assert out.startswith("distil: 24 structures")
+    assert (tmp_path / "student" / "REPORT.md").is_file()
+    assert np.isfinite(number_after(out, "unseen Cu6Au2: energy error"))
+    again = run(EXAMPLES / "distil_emt.py", "--small", "--out", "student", cwd=tmp_path)
+    assert again.splitlines()[0] == out.splitlines()[0]  # nothing new was made
 
 
 def test_check_calculator_passes_on_the_bundled_force_field():

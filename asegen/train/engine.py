@@ -203,7 +203,7 @@ def train(
     )
     start_epoch, best, stale, spent = 0, float("inf"), 0, 0.0
     if state is not None:
-        _restore(state, model, optimizer, scheduler, average)
+        _restore(state, model, optimizer, scheduler, average, len(loader))
         start_epoch, best, stale = state["epoch"] + 1, state["best"], state["stale"]
         spent = float(state.get("spent", 0.0))
     if run is None:  # every check passed: only now is the run directory made
@@ -493,11 +493,13 @@ def _restore(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     average: WeightAverage | None,
+    steps_per_epoch: int,
 ) -> None:
     """Put the state of ``last.pt`` back: raw weights, average, optimizer, schedule."""
     if "training_state_dict" in state:  # saved with weight averaging
         if average is not None:
-            average.load(state["state_dict"])
+            updates = (state["epoch"] + 1) * steps_per_epoch
+            average.load(state["state_dict"], updates)
         model.load_state_dict(state["training_state_dict"])
     elif average is not None:
         raise ConfigError(

@@ -20,7 +20,9 @@ setting of :mod:`asegen.augment.parallel`: ``cores // workers`` threads unless
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import itertools
 import os
 import pickle
 import sys
@@ -201,8 +203,10 @@ def run_ordered(
 ) -> Iterator[Any]:
     """Submit ``function(*args)`` per ``args`` of ``calls``; yield results in order.
 
-    Every call is submitted at once; on an error, or when the caller stops
-    iterating, the calls not yet started are cancelled.
+    Up to four calls per worker (64 when the workers are unknown) are in
+    flight at a time, so a run of many units neither queues every task's
+    arguments at once nor waits on the slowest. On an error, or when the
+    caller stops iterating, the calls not yet started are cancelled.
 
     Raises
     ------
@@ -214,13 +218,20 @@ def run_ordered(
             "executor must be a concurrent.futures.Executor (a process pool, "
             f"a dask client's get_executor(), ...), got {type(executor).__name__}"
         )
-    threads = _threads_per_worker(executor)
-    futures = [
-        executor.submit(_call, os.getpid(), threads, function, *args) for args in calls
-    ]
+    workers = _workers(executor)
+    threads = worker_threads(workers) if workers else None
+    window = 4 * workers if workers else 64
+    pending = iter(calls)
+    futures: collections.deque = collections.deque()
     try:
-        for future in futures:
-            yield future.result()
+        while True:
+            for args in itertools.islice(pending, window - len(futures)):
+                futures.append(
+                    executor.submit(_call, os.getpid(), threads, function, *args)
+                )
+            if not futures:
+                return
+            yield futures.popleft().result()
     finally:
         for future in futures:
             future.cancel()
@@ -237,8 +248,8 @@ def worker_threads(workers: int) -> int | None:
     return max(1, cores // workers)
 
 
-def _threads_per_worker(executor: Executor) -> int | None:
-    """:func:`worker_threads` for the executor's workers (None if unknown)."""
+def _workers(executor: Executor) -> int | None:
+    """Return how many tasks ``executor`` runs at once, or None if unknown."""
     workers = getattr(executor, "_max_workers", None)  # concurrent.futures pools
     client = getattr(executor, "_client", None)  # dask.distributed
     if workers is None and client is not None:
@@ -246,7 +257,7 @@ def _threads_per_worker(executor: Executor) -> int | None:
             workers = sum(client.nthreads().values())
         except Exception:  # not a distributed client after all
             workers = None
-    return worker_threads(int(workers)) if workers else None
+    return int(workers) if workers else None
 
 
 def _call(

@@ -105,6 +105,7 @@ def merge(
                     duplicates += 1
                     continue
                 merged[key], where[key] = atoms, source
+        _check_finished(merged, shards, sources)
         partial = target.with_name(target.name + ".partial")
         partial.unlink(missing_ok=True)  # left by an interrupted merge
         try:
@@ -180,6 +181,50 @@ def _check_one_run(shards: list[tuple[dict, list[Atoms]]]) -> str:
             "it first if it has not run)"
         )
     return str(run)
+
+
+def _check_finished(
+    merged: dict[tuple[int, ...], Atoms],
+    shards: list[tuple[dict, list[Atoms]]],
+    sources: list[Path],
+) -> None:
+    """Refuse a shard that stopped early, where the run says what it must hold.
+
+    Every batch of samples is written whole (the run's last may be cut) and
+    every family has the same size; placed batches may lose any attempt, so
+    a placing shard is not checked.
+    """
+    first = next(iter(merged.values())).info
+    count = int(str(shards[0][0][SHARD_KEY]).split("/")[1])
+    units = max(int(tag[UNITS_KEY]) for tag, _ in shards)
+    files = {
+        int(str(tag[SHARD_KEY]).split("/")[0]): source
+        for (tag, _), source in zip(shards, sources, strict=True)
+    }
+    missing = None
+    if first.get("generator") == "diffusion":
+        size = int(first["batch_size"])
+        wanted = range((units - 1) * size + 1)  # the last batch: one at least
+        gap = next((i for i in wanted if (i,) not in merged), None)
+        if gap is not None:
+            missing = (gap // size, f"sample {gap} is missing")
+    elif first.get("generator") is None:  # augment: families of one size
+        slots: dict[int, set[int]] = {i: set() for i in range(units)}
+        for start, slot in merged:
+            slots.setdefault(start, set()).add(slot)
+        full = max(len(members) for members in slots.values())
+        for start, members in slots.items():
+            if members != set(range(full)):
+                have = len(members)
+                missing = (start, f"family {start} has {have} of {full} structures")
+                break
+    if missing is not None:
+        unit, what = missing
+        shard = unit % count + 1
+        raise ConfigError(
+            f"shard {shard}/{count} ({files.get(shard)}) is unfinished: {what}; "
+            "rerun its command to finish it, then merge again"
+        )
 
 
 def _unit(atoms: Atoms, source: Path) -> tuple[int, ...]:

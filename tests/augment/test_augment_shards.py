@@ -67,6 +67,10 @@ def test_merge_refuses_what_is_not_one_whole_run(workdir):
         run_ok("augment", config, "--shard", f"{k}/2", "--set", f"data.output=s{k}.h5")
     run_ok("augment", config, "--shard", "2/2", "--set", "data.output=other.h5",
            "--set", "config.seed=7")  # fmt: skip
+    run_ok("augment", config, "--shard", "2/2", "--set", "data.output=short.h5",
+           "--set", "config.n_per_structure=2")  # fmt: skip
+    line = run_fail("merge", "m.h5", "s1.h5", "short.h5")
+    assert "shard 2/2 (short.h5) is unfinished: family 1 has 2 of 3" in line
     assert "shard 2/2 of run" in run_fail("merge", "m.h5", "s1.h5")
     assert "s1.h5 is given twice" in run_fail("merge", "m.h5", "s1.h5", "s1.h5")
     (workdir / "copy.h5").write_bytes((workdir / "s1.h5").read_bytes())

@@ -52,6 +52,12 @@ def test_merged_shards_equal_the_one_process_output(bulk_generator, tmp_path):
     assert [a.info["sample"] for a in read(tmp_path / "s1.h5")] == [0, 1, 4, 5]
     result = cli(*common, "-n", "7", "-o", tmp_path / "s2.h5", "--shard", "2/2")
     assert "wrote 0 structures" in result.output  # complete: nothing redrawn
+    early = tmp_path / "early.h5"  # stopped before its batch 2 (samples 4, 5)
+    cli(*common, "-n", "3", "-o", early, "--shard", "1/2")
+    result = cli("merge", tmp_path / "m.h5", tmp_path / "s2.h5", early)
+    assert result.exit_code == 2
+    assert "shard 1/2" in result.output
+    assert "is unfinished: sample 4 is missing" in result.output
     merged = tmp_path / "merged.h5"
     result = cli("merge", merged, tmp_path / "s2.h5", tmp_path / "s1.h5")
     assert result.exit_code == 0, result.output

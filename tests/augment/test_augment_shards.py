@@ -81,6 +81,11 @@ def test_merge_refuses_what_is_not_one_whole_run(workdir):
     assert "already exists" in run_fail("merge", "whole.h5", "s1.h5", "s2.h5")
     assert not (workdir / "m.h5").exists()
     run_ok("merge", "m.xyz", "s1.h5", "s2.h5")  # into another format
+    # an extxyz shard resumes and merges too (ids stay strings)
+    run_ok("augment", config, "--shard", "1/2", "--set", "data.output=s1.xyz",
+           "--set", "config.n_per_structure=2")  # fmt: skip
+    run_ok("augment", config, "--shard", "1/2", "--set", "data.output=s1.xyz")
+    assert "12 structures" in run_ok("merge", "m2.h5", "s1.xyz", "s2.h5")
 
 
 def test_bad_or_changed_shards_are_one_line_before_any_work(workdir):

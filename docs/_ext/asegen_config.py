@@ -146,8 +146,19 @@ class ConfigTable(SphinxDirective):
         self.state.nested_parse(
             StringList(text, self.get_source_info()[0]), 0, container
         )
-        self.env.note_dependency(inspect.getfile(cls))
+        for source in _sources(cls):  # reread when a config class changes
+            self.env.note_dependency(source)
         return container.children
+
+
+def _sources(cls: type) -> set[str]:
+    """Return the source files of ``cls`` and of the dataclasses it nests."""
+    hints = typing.get_type_hints(cls)
+    files = {inspect.getfile(cls)}
+    for field in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[field.name]):
+            files |= _sources(hints[field.name])
+    return files
 
 
 def setup(app: Any) -> dict[str, Any]:

@@ -160,7 +160,8 @@ def distil(
             write_report(plan.out)
             result.summary = summary_line(plan.out)
     if not result.ran:
-        _say("distil: every stage was complete already; nothing to do")
+        done = "every stage" if result.summary else f"every stage to {stop_after}"
+        _say(f"distil: {done} was complete already; nothing to do")
     return result
 
 

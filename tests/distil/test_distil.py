@@ -226,6 +226,49 @@ def test_killed_during_training_resumes_without_duplicates(tmp_path):
     assert len(ids) == len(set(ids)) == 40
 
 
+SLOW_TEACHER = """
+import time
+from ase.calculators.emt import EMT
+
+
+class SlowEMT(EMT):
+    def calculate(self, *args, **kwargs):
+        time.sleep(0.05)
+        super().calculate(*args, **kwargs)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIGKILL")
+def test_killed_while_augmenting_resumes_to_the_same_structures(finished, tmp_path):
+    result, _ = finished
+    seeds = write_seeds(tmp_path / "seeds.xyz")
+    (tmp_path / "slow_teacher.py").write_text(SLOW_TEACHER)
+    args = [sys.executable, "-m", "asegen", "distil", "+slow_teacher.SlowEMT()"]
+    args += [str(seeds), "--out", "run", *ARGS]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    augmented = tmp_path / "run" / "data" / "augmented.h5"
+    end = time.monotonic() + 120
+    while process.poll() is None and not augmented.exists() and time.monotonic() < end:
+        time.sleep(0.01)
+    assert process.poll() is None, "the run ended before a kill could land"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert not (tmp_path / "run" / "data" / "augment.json").exists()
+    again = subprocess.run(
+        args, cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+    )
+    assert again.returncode == 0, again.stderr
+    made = data.read(augmented)
+    reference = data.read(result.out / "data" / "augmented.h5")  # EMT, unbroken
+    assert [a.info["id"] for a in made] == [a.info["id"] for a in reference]
+    for a, b in zip(made, reference, strict=True):
+        np.testing.assert_allclose(a.positions, b.positions, atol=1e-10)
+        assert a.get_potential_energy() == pytest.approx(b.get_potential_energy())
+
+
 @pytest.mark.parametrize(
     ("teacher", "seeds", "extra", "message"),
     [

@@ -29,6 +29,7 @@ from asegen._config import describe_type
 __all__ = ["config_rows", "field_descriptions", "setup"]
 
 _HEADER = re.compile(r"^-{3,}$")
+_LONG = 24  # characters: a longer default is shown under the description
 
 
 def field_descriptions(cls: type) -> dict[str, str]:
@@ -136,6 +137,9 @@ class ConfigTable(SphinxDirective):
         ]
         for key, kind, default, description in rows:
             shown = default if default == "required" else f"``{default}``"
+            if len(default) > _LONG:  # a mapping: too wide for its column
+                description += f" Default: ``{default}``."
+                shown = "below"
             text += [
                 f"   * - ``{key}``",
                 f"     - {kind}",

@@ -1,6 +1,7 @@
 """Scale-out of augment: --shard K/N, asegen merge, executors, as one process."""
 
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
@@ -15,6 +16,7 @@ from augment_helpers import (
     write_config,
 )
 
+from asegen._scaleout import run_ordered, worker_threads
 from asegen.augment import Augmenter
 from asegen.data import read as read_h5
 
@@ -119,6 +121,49 @@ def test_an_executor_gives_the_serial_structures(inputs):
     assert_same(shard, serial[3:6] + serial[9:])
     with pytest.raises(ValueError, match=r"must be a concurrent\.futures\.Executor"):
         list(augmenter().run(inputs, executor=object()))
+
+
+def test_a_torch_calculator_in_spawned_workers_gives_the_serial_structures():
+    from calculator_factories import alignn_calculator
+
+    settings = {**SETTINGS, "max_force": 1e6, "n_per_structure": 2}
+    cells = [cu_cell(k, repeat=(1, 1, 2)) for k in range(3)]
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=spawn) as pool:
+        runs = {
+            batch: [
+                list(
+                    Augmenter(alignn_calculator(), batch_size=batch, **settings).run(
+                        cells, executor=executor
+                    )
+                )
+                for executor in (None, pool)
+            ]
+            for batch in (1, 2)
+        }
+    assert_same(*runs[1])  # one structure per call: bit for bit
+    # batched: a task grows families 0-1, then 2; one process lets 2 join 1
+    # as soon as 0 ends, so labels differ in the last bits of the batch sums
+    serial, pooled = runs[2]
+    for a, b in zip(serial, pooled, strict=True):
+        assert a.info == b.info
+        np.testing.assert_array_equal(a.positions, b.positions)
+        assert a.get_potential_energy() == pytest.approx(
+            b.get_potential_energy(), rel=1e-14
+        )
+
+
+def test_workers_of_another_process_get_their_share_of_the_cores(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    calls = [("OMP_NUM_THREADS",)] * 4
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=spawn) as pool:
+        assert set(run_ordered(pool, os.getenv, calls)) == {str(worker_threads(2))}
+    with ThreadPoolExecutor(2) as pool:  # threads of this process: left alone
+        assert set(run_ordered(pool, os.getenv, calls)) == {None}
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice wins
+    with ProcessPoolExecutor(2, mp_context=spawn) as pool:
+        assert set(run_ordered(pool, os.getenv, calls)) == {"3"}
 
 
 def test_a_dask_cluster_gives_the_serial_structures(inputs):

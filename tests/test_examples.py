@@ -88,17 +88,6 @@ def test_distil_emt_distils_checks_and_resumes(tmp_path):
     assert again.splitlines()[0] == out.splitlines()[0]  # nothing new was made
 
 
-def test_distil_pdo_trains_a_student_and_a_rerun_resumes(tmp_path):
-    out = run(EXAMPLES / "distil_pdo.py", "--small", cwd=tmp_path)
-    assert "student test MAE energy" in out
-    assert (tmp_path / "pdo-student" / "REPORT.md").is_file()
-    assert "student:" in out
-    assert "stages run now: augment, split, train, validate" in out
-    again = run(EXAMPLES / "distil_pdo.py", "--small", cwd=tmp_path)
-    assert "stages run now: none, finished already" in again
-    assert "student test MAE energy" in again
-
-
 def test_check_calculator_passes_on_the_bundled_force_field():
     out = run("examples/check_calculator.py", "--small")
     assert "pdo (float64): every check passed on bulk, cluster" in out

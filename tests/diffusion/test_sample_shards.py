@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from test_generator import alloys, generator
 
 from asegen.cli import main
-from asegen.data import read
+from asegen.data import read, write
 from asegen.diffusion import DiffusionConfig
 from asegen.models.checkpoint import save_checkpoint
 
@@ -52,6 +52,12 @@ def test_merged_shards_equal_the_one_process_output(bulk_generator, tmp_path):
     assert [a.info["sample"] for a in read(tmp_path / "s1.h5")] == [0, 1, 4, 5]
     result = cli(*common, "-n", "7", "-o", tmp_path / "s2.h5", "--shard", "2/2")
     assert "wrote 0 structures" in result.output  # complete: nothing redrawn
+    # stopped in the middle of batch 2 (sample 4 written, 5 not): resumed
+    cut = tmp_path / "cut.h5"
+    write(cut, read(tmp_path / "s1.h5")[:3])
+    result = cli(*common, "-n", "7", "-o", cut, "--shard", "1/2")
+    assert "wrote 1 structures" in result.output
+    assert_same(read(cut), read(tmp_path / "s1.h5"))
     early = tmp_path / "early.h5"  # stopped before its batch 2 (samples 4, 5)
     cli(*common, "-n", "3", "-o", early, "--shard", "1/2")
     result = cli("merge", tmp_path / "m.h5", tmp_path / "s2.h5", early)

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from asegen._structures import fixed_mask
 from asegen.augment.config import AugmentSettings
 from asegen.augment.family import (
     START_KEY,
@@ -60,7 +61,6 @@ from asegen.augment.operations import (
     complete,
     cumulative,
     early_stop_probability,
-    fixed_atoms,
     fractional,
     max_force,
     quantize,
@@ -149,7 +149,8 @@ class _Growth:
         for atoms in task.existing:
             self.family.add(atoms)
         self.last_labelled: int | None = None  # slot of the previous request
-        self._fixed = fixed_atoms(task.seed)  # FixAtoms: never rattled nor stepped
+        fixed = fixed_mask(task.seed)  # FixAtoms: never rattled nor stepped
+        self._fixed = fixed if fixed.any() else None
         self._strain: StrainDraw | None = None  # around the seed member's cell
         self._sigma: LogUniform | None = None
         self._streams: dict[int, RandomSource] = {}  # made ahead, by slot

@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 from ase import Atoms
-from ase.constraints import FixAtoms
 from ase.geometry.cell import complete_cell
 from ase.neighborlist import neighbor_list
 from scipy.spatial import cKDTree
@@ -26,7 +25,6 @@ __all__ = [
     "complete",
     "cumulative",
     "early_stop_probability",
-    "fixed_atoms",
     "fractional",
     "log_uniform",
     "max_force",
@@ -212,7 +210,7 @@ def rattled(
 ) -> np.ndarray:
     """``quantize(positions + rattle(normals, sigma))``, overwriting ``normals``.
 
-    Atoms of the mask ``fixed`` (:func:`fixed_atoms`) are not displaced, and
+    Atoms of the mask ``fixed`` (``FixAtoms``) are not displaced, and
     the mean displacement is removed over the other atoms only. Positions
     already quantized stay bit-identical (rounding them again changes nothing).
     """
@@ -240,18 +238,6 @@ def relax_step(
     if fixed is not None:
         moved[fixed] = positions[fixed]
     return moved
-
-
-def fixed_atoms(atoms: Atoms) -> np.ndarray | None:
-    """Mask of the atoms that ``FixAtoms`` constraints of ``atoms`` fix, or None.
-
-    None when no atom is fixed. Other constraints are not looked at.
-    """
-    mask = np.zeros(len(atoms), dtype=bool)
-    for constraint in atoms.constraints:
-        if isinstance(constraint, FixAtoms):
-            mask[constraint.get_indices()] = True
-    return mask if mask.any() else None
 
 
 def max_force(forces: np.ndarray) -> float:

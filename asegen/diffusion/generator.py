@@ -40,7 +40,7 @@ from ase.data import chemical_symbols
 
 from asegen._formula import parse_formula
 from asegen._scaleout import Shard, Shipped, parse_shard, run_ordered
-from asegen._structures import check_atoms
+from asegen._structures import check_atoms, fixed_mask
 from asegen.diffusion.graphs import EdgeCache, state_graph, to_atoms
 from asegen.diffusion.positions import CONFINEMENT
 from asegen.diffusion.process import Process
@@ -488,10 +488,7 @@ def _finish(
 ) -> Atoms:
     """Return the sample: given atoms and cell exactly as given, the rest made."""
     out = initial.copy()
-    mobile = np.ones(len(out), dtype=bool)
-    for constraint in initial.constraints:
-        if isinstance(constraint, FixAtoms):
-            mobile[constraint.index] = False
+    mobile = ~fixed_mask(initial)
     if made_cell:
         out.set_cell(made.cell)
     numbers = out.numbers

@@ -13,6 +13,13 @@ from ase import Atoms, units
 from ase.md.velocitydistribution import Stationary
 from ase.md.verlet import VelocityVerlet
 
+try:  # ASE >= 3.29
+    from ase.md.velocitydistribution import thermalize_momenta
+except ImportError:  # older ASE: the same distribution under its former name
+    from ase.md.velocitydistribution import (
+        MaxwellBoltzmannDistribution as thermalize_momenta,
+    )
+
 from asegen._config import check_int, check_positive
 from asegen.errors import AsegenError, ConfigError
 from asegen.graph import neighbor_list
@@ -126,9 +133,7 @@ def _one_run(
     d0 = shortest_distance(atoms)
     limit = settings.min_distance_ratio * d0
     rng = np.random.default_rng(settings.seed + index)
-    # Maxwell–Boltzmann momenta, drawn here: ASE renamed its function in 3.29
-    spread = np.sqrt(atoms.get_masses() * units.kB * settings.temperature)
-    atoms.set_momenta(rng.standard_normal((len(atoms), 3)) * spread[:, None])
+    thermalize_momenta(atoms, temperature_K=settings.temperature, rng=rng)
     Stationary(atoms)
     dynamics = VelocityVerlet(atoms, timestep=settings.timestep * units.fs)
     energies: list[float] = []

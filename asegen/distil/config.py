@@ -188,6 +188,7 @@ def load_distil_config(
     else:
         given = read_config_file(source)
     given = apply_overrides(given, overrides)
+    given = {k: v for k, v in given.items() if v is not None}  # an empty section
     names = [f.name for f in dataclasses.fields(DistilConfig)]
     for key, value in given.items():
         if key not in names:

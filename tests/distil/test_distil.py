@@ -361,3 +361,17 @@ def test_md_check_flags_a_run_that_heats_up():
     assert not hot["stable"]
     assert "temperature" in hot["runs"][0]["reason"]
     assert np.isfinite(hot["runs"][0]["max_temperature_K"])
+
+
+def test_config_fills_defaults_and_sizes_families(tmp_path):
+    from asegen.distil import load_distil_config
+
+    path = tmp_path / "distil.yaml"
+    path.write_text("augment:\ntrain: {weights: {stress: 0.0}}\nmd: {steps: 5}\n")
+    config = load_distil_config(path, overrides=["structures=100"])
+    assert config.augment_settings(7).n_per_structure == 15  # ceil(100 / 7)
+    assert config.augment_settings(7).T == 500.0  # the distil default, not 300
+    assert config.train["weights"] == {"energy": 1.0, "forces": 1.0, "stress": 0.0}
+    assert config.md.steps == 5
+    given = load_distil_config(overrides=["augment.n_per_structure=4"])
+    assert given.augment_settings(7).n_per_structure == 4

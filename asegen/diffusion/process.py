@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 from ase import Atoms
-from ase.constraints import FixAtoms
+from ase.neighborlist import neighbor_list
 
-from asegen._structures import property_value
+from asegen._structures import fixed_mask, property_value
 from asegen.diffusion.cell import CellNoiser
 from asegen.diffusion.config import FIELDS, DiffusionConfig
 from asegen.diffusion.noiser import Noiser
@@ -28,7 +29,11 @@ from asegen.diffusion.sde import VESDE, VPSDE
 from asegen.diffusion.types import TypeNoiser
 from asegen.errors import DataFormatError
 
-__all__ = ["Process"]
+__all__ = ["FOCUS_SHARE", "FOCUS_WIDTH", "Process"]
+
+#: Share of the training times drawn around :attr:`Process.focus`, and the
+#: width (in ``t``) of the normal they come from.
+FOCUS_SHARE, FOCUS_WIDTH = 0.5, 0.1
 
 _PBC = {
     "gas": (False, False, False),
@@ -55,6 +60,9 @@ class Process:
         Smallest diffusion time.
     pbc
         Periodicity of the structures the model makes.
+    focus
+        Centre of the focused part of the training times (see
+        :meth:`draw_time`), or ``None``: uniform times.
     """
 
     noisers: dict[str, Noiser]
@@ -62,6 +70,7 @@ class Process:
     confinement: list[float] | None = None
     t_min: float = 1e-3
     pbc: tuple[bool, bool, bool] = (True, True, True)
+    focus: float | None = None
 
     @property
     def vocabulary(self) -> list[int]:
@@ -81,10 +90,7 @@ class Process:
         elements: set[int] = set()
         densities, spreads, values = [], [], {p: [] for p in settings.properties()}
         for k, atoms in enumerate(structures):
-            mobile = np.ones(len(atoms), dtype=bool)
-            for constraint in atoms.constraints:
-                if isinstance(constraint, FixAtoms):
-                    mobile[constraint.index] = False
+            mobile = ~fixed_mask(atoms)
             elements.update(int(z) for z in atoms.numbers[mobile])
             moving = atoms.positions[mobile]
             if len(moving):
@@ -116,6 +122,15 @@ class Process:
                 std = float(data.std())
                 entry.update(mean=float(data.mean()), std=std if std > 1e-12 else 1.0)
             properties[prop] = entry
+        focus = None
+        if settings.time_focus is not None:
+            distance = _nearest_neighbour_distance(structures)
+            if distance is not None:
+                focus = _time_of_noise(
+                    noisers["positions"],
+                    float(settings.time_focus) * distance,
+                    settings.t_min,
+                )
         return cls(
             noisers=noisers,
             properties=properties,
@@ -124,7 +139,21 @@ class Process:
             else list(settings.confinement),
             t_min=settings.t_min,
             pbc=_PBC[settings.noiser],
+            focus=focus,
         )
+
+    def draw_time(self, generator: torch.Generator, *, train: bool) -> float:
+        """Draw one diffusion time in ``[t_min, 1]`` for a noised item.
+
+        Uniform, except that half of the training times (``train``) come
+        from a normal of width :data:`FOCUS_WIDTH` around :attr:`focus`.
+        """
+        draw = torch.rand(2, generator=generator, dtype=torch.float64)
+        t = float(self.t_min + (1 - self.t_min) * draw[0])
+        if train and self.focus is not None and float(draw[1]) < FOCUS_SHARE:
+            z = float(torch.randn(1, generator=generator, dtype=torch.float64))
+            t = min(max(self.focus + FOCUS_WIDTH * z, self.t_min), 1.0)
+        return t
 
     def hparams(self) -> dict[str, Any]:
         """Return plain data from which :meth:`from_hparams` rebuilds the process."""
@@ -134,6 +163,7 @@ class Process:
             "confinement": self.confinement,
             "t_min": self.t_min,
             "pbc": list(self.pbc),
+            "focus": self.focus,
         }
 
     @classmethod
@@ -156,6 +186,7 @@ class Process:
             confinement=hparams.get("confinement"),
             t_min=float(hparams.get("t_min", 1e-3)),
             pbc=tuple(bool(p) for p in hparams.get("pbc", (True, True, True))),  # type: ignore[arg-type]
+            focus=hparams.get("focus"),
         )
 
     def standardise(self, name: str, value: float) -> float:
@@ -176,3 +207,27 @@ class Process:
                 f"got {value!r}"
             )
         return index
+
+
+def _nearest_neighbour_distance(structures: Sequence[Atoms]) -> float | None:
+    """Median distance from a mobile atom to its nearest neighbour, Å.
+
+    From up to 200 structures (enough for a median); ``None`` when no atom
+    has a neighbour within 8 Å.
+    """
+    nearest: list[np.ndarray] = []
+    for atoms in structures[:200]:
+        mobile = ~fixed_mask(atoms)
+        i, d = neighbor_list("id", atoms, 8.0)
+        best = np.full(len(atoms), np.inf)
+        np.minimum.at(best, i, d)
+        nearest.append(best[mobile & np.isfinite(best)])
+    found = np.concatenate(nearest) if nearest else np.zeros(0)
+    return float(np.median(found)) if len(found) else None
+
+
+def _time_of_noise(noiser: Noiser, std: float, t_min: float) -> float:
+    """Return the time in ``[t_min, 1]`` where the positions' noise is ``std``, Å."""
+    grid = torch.linspace(t_min, 1.0, 4001, dtype=torch.float64)
+    stds = noiser.sde.std(grid)  # type: ignore[attr-defined]
+    return float(grid[int(torch.argmin((stds - std).abs()))])

@@ -180,8 +180,7 @@ class DiffusionTask(Task):
         process = self._process()
         graph = state_graph([atoms], torch.float64)
         if t is None:
-            draw = torch.rand(1, generator=generator, dtype=torch.float64)
-            t = float(process.t_min + (1 - process.t_min) * draw)
+            t = process.draw_time(generator, train=train)
         time = torch.tensor([t], dtype=torch.float64)
         labels = {TIME: time[:, None], **self._labels(atoms, generator, where, train)}
         graph = graph.with_labels(structure=labels)

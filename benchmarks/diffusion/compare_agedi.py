@@ -775,6 +775,10 @@ def parse_args(argv=None):
         help="skip training: sample from the runs recorded in OUT/results.json",
     )  # fmt: skip
     parser.add_argument(
+        "--retrain-asegen", action="store_true",
+        help="with --reuse-training: train asegen afresh, reuse only AGeDi's run",
+    )  # fmt: skip
+    parser.add_argument(
         "--report-only", action="store_true",
         help="rebuild results.json/.md of --out from its evaluation files",
     )  # fmt: skip
@@ -809,6 +813,8 @@ def main(argv=None):
             {k: v for k, v in earlier["stages"].items() if k.startswith("train-")}
         )
         record["training_from"] = str(args.reuse_training)
+        if args.retrain_asegen:
+            raw["asegen"] = bench.train_asegen(h5)  # its stage replaces the earlier
     else:
         raw = {"agedi": bench.train_agedi(xyz), "asegen": bench.train_asegen(h5)}
     record["training_raw"] = raw

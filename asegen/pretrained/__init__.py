@@ -60,7 +60,11 @@ def card(name: str) -> dict[str, Any]:
 
 
 def describe(name: str) -> str:
-    """Return the card of ``name`` as lines for people to read."""
+    """Return the card of ``name`` as lines for people to read.
+
+    The checkpoint file is not among them: :func:`checkpoint` returns it, and
+    ``asegen info NAME`` prints it with the model's own summary.
+    """
     info = card(name)
     lines = [f"bundled model: {name} ({info.get('kind', '?')})"]
     for key in ("summary", "data", "budget", "command", "note"):
@@ -68,5 +72,4 @@ def describe(name: str) -> str:
             lines.append(f"{key + ':':12} {info[key]}")
     for key, value in (info.get("metrics") or {}).items():
         lines.append(f"{'metric:':12} {key} {value}")
-    lines.append(f"{'checkpoint:':12} {checkpoint(name)}")
     return "\n".join(lines)

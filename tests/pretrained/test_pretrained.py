@@ -58,6 +58,10 @@ def test_the_cli_finds_bundled_models(
     assert info.exit_code == 0, info.output
     assert "a test placer" in info.output
     assert "metric:      valid 0.5" in info.output
+    for label in ("bundled model:", "summary:", "metric:", "path:", "checkpoint:"):
+        lines = [line for line in info.output.splitlines() if line.startswith(label)]
+        assert len(lines) == 1, (label, info.output)
+    assert lines == [f"checkpoint:  {bundle / 'qm9' / 'model.pt'}"]
     placed = runner.invoke(
         main, ["place", "-n", "2", "--max-n-atoms", "3", "--seed", "0"]
     )

@@ -89,13 +89,20 @@ def _run_info(path: str) -> None:
     if summary.epochs:
         lines.append(f"epochs:      {summary.epochs} in metrics.csv")
     elif summary.epoch is not None:
-        lines.append(f"epoch:       {summary.epoch}")
+        lines.append(f"epoch:       {_epoch(summary.epoch)}")
     if summary.best is not None:
         epoch, loss = summary.best
-        lines.append(f"best:        validation loss {loss:.6g} at epoch {epoch}")
+        lines.append(
+            f"best:        validation loss {loss:.6g} at epoch {_epoch(epoch)}"
+        )
     if summary.data:
         lines.append(f"data:        {_pairs(summary.data)}")
     click.echo("\n".join(lines))
+
+
+def _epoch(index: int) -> str:
+    """Show an epoch as training counts it (from 1), with its metrics.csv number."""
+    return f"{index + 1} (metrics.csv epoch {index})"
 
 
 def _pairs(values: dict[str, object]) -> str:

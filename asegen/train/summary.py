@@ -44,11 +44,14 @@ class RunSummary:
     asegen_version
         The release that wrote the checkpoint.
     epoch
-        The checkpoint's epoch (``None`` if it does not say).
+        The checkpoint's epoch as ``metrics.csv`` numbers it, from 0
+        (``None`` if it does not say); training and ``asegen info`` count
+        from 1.
     epochs
         Rows of ``metrics.csv`` (0 without one).
     best
-        ``(epoch, validation loss)`` of the best epoch in ``metrics.csv``.
+        ``(epoch, validation loss)`` of the best epoch in ``metrics.csv``
+        (its ``epoch`` column, from 0).
     data
         The ``data`` section of ``hparams.yaml`` (sizes and paths).
     """

@@ -83,10 +83,39 @@ def test_info_describes_a_run(tmp_path):
     assert lines["model"].strip() == "alignn, 3,022 parameters (float32)"
     assert "potential; loads as an ASE calculator" in lines["task"]
     assert lines["epochs"].strip() == "2 in metrics.csv"
-    assert lines["best"].strip() == "validation loss 1.16531 at epoch 1"
+    assert lines["best"].strip() == (
+        "validation loss 1.16531 at epoch 2 (metrics.csv epoch 1)"
+    )
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")
     result = CliRunner().invoke(main, ["info", str(broken)])
     assert result.exit_code == 2
     assert result.output.count("\n") == 1
     assert "is not a readable asegen checkpoint" in result.output
+
+
+def test_info_counts_the_kept_epoch_as_training_does(tmp_path):
+    write(tmp_path / "data.xyz", read(DATA, index=":12"))
+    args = ["train", "alignn", "--data", str(tmp_path / "data.xyz"), "--epochs", "3",
+            "--batch-size", "4", "--out", str(tmp_path / "logs"),
+            *(f"--set=model.{key}={value}" for key, value in TINY.items()),
+            "--set=train.n_val=4", "--set=train.n_test=0"]  # fmt: skip
+    trained = CliRunner().invoke(main, args)
+    assert trained.exit_code == 0, trained.output
+    kept = [line for line in trained.stderr.splitlines() if "kept epoch" in line]
+    assert len(kept) == 1, trained.stderr
+    number = int(kept[0].split("kept epoch ")[1].split()[0])
+    run = tmp_path / "logs" / "version_0"
+    with (run / "metrics.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    best = min(rows, key=lambda row: float(row["val_loss"]))
+    assert number == int(best["epoch"]) + 1  # training counts from 1, the csv from 0
+    shown = CliRunner().invoke(main, ["info", str(run)])
+    assert shown.exit_code == 0, shown.output
+    lines = [line for line in shown.output.splitlines() if line.startswith("best:")]
+    assert lines == [
+        f"best:        validation loss {float(best['val_loss']):.6g} at epoch "
+        f"{number} (metrics.csv epoch {number - 1})"
+    ]
+    single = CliRunner().invoke(main, ["info", str(run / "checkpoints" / "best.pt")])
+    assert f"epoch:       {number} (metrics.csv epoch {number - 1})" in single.output

@@ -241,17 +241,18 @@ class DiffusionTask(Task):
         model: AtomisticModel,
         test: DiffusionItems,
         *,
+        split: str = "test",
         device: torch.device,
         dtype: torch.dtype,
     ) -> list[str]:
-        """Write the test loss of every field on a grid of diffusion times."""
+        """Write the test (or ``split``) loss of every field on a grid of times."""
         rows = []
         for t in _REPORT_TIMES:
             graphs = [
                 self.noised(
                     test.atoms(k),
                     item_generator(self.seed, 3, k),
-                    where=f"test structure {k}",
+                    where=f"{split} structure {k}",
                     train=False,
                     t=t,
                 )
@@ -271,8 +272,8 @@ class DiffusionTask(Task):
         middle = dict(rows)[0.5]
         losses = ", ".join(f"{name} {middle[name]:.4g}" for name in names)
         return [
-            f"test losses at t = 0.5: {losses}",
-            f"test loss by diffusion time: {run / 'loss_by_time.png'}",
+            f"{split} losses at t = 0.5: {losses}",
+            f"{split} loss by diffusion time: {run / 'loss_by_time.png'}",
         ]
 
 

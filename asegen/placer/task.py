@@ -318,10 +318,11 @@ class PlacerTask(Task):
         model: AtomisticModel,
         test: PlacerItems,
         *,
+        split: str = "test",
         device: torch.device,
         dtype: torch.dtype,
     ) -> list[str]:
-        """Return the test losses of the best weights."""
+        """Return the test (or ``split``) losses of the best weights."""
         if not len(test):
             return []
         totals = dict.fromkeys(self.metrics, 0.0)
@@ -335,7 +336,7 @@ class PlacerTask(Task):
                 totals[name] += metrics[name] * len(graphs)
         means = {name: value / len(test) for name, value in totals.items()}
         return [
-            f"test losses: type {means['type_loss']:.4g} nats, distance "
+            f"{split} losses: type {means['type_loss']:.4g} nats, distance "
             f"{means['distance_loss']:.4g} nats ({len(test)} partial structures)"
         ]
 

@@ -280,10 +280,13 @@ def train(
         plot_losses(run / "loss_curves.png", log.read())
         best_model, _ = load_checkpoint(checkpoint_path(run, BEST))
         best_model = best_model.to(device=device, dtype=dtype).eval()
+        # without a test split the report is on the validation split, named so
+        split, items = (
+            ("test", test_items) if len(test_items) else ("validation", val_items)
+        )
         lines = job.report(
-            run, best_model, test_items if len(test_items) else val_items,
-            device=device, dtype=dtype,
-        )  # fmt: skip
+            run, best_model, items, split=split, device=device, dtype=dtype
+        )
         _summarise(run, log.read(), lines or [])
     distributed.teardown()
     return run

@@ -209,6 +209,7 @@ class Task:
         model: AtomisticModel,
         test: Items,
         *,
+        split: str = "test",
         device: torch.device,
         dtype: torch.dtype,
     ) -> list[str]:
@@ -216,6 +217,8 @@ class Task:
 
         ``model`` holds the best weights, in eval mode on ``device``. Returns
         the lines of the run's closing summary (test errors with units, the
-        files written); none by default.
+        files written); none by default. ``split`` names the evaluated split
+        in those lines: ``"test"``, or ``"validation"`` when the run has no
+        test split and the engine reports on the validation split instead.
         """
         return []

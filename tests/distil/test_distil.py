@@ -210,6 +210,11 @@ def test_killed_during_training_resumes_without_duplicates(tmp_path):
     assert again.returncode == 0, again.stderr
     assert "distil: augment\n" not in again.stderr  # that stage was complete
     assert "epoch 1/12 " not in again.stderr  # training resumed from last.pt
+    # the engine's report is on the validation split (n_test 0) and says so;
+    # "test" is left to distil's own held-out numbers
+    lines = again.stderr.splitlines()
+    assert any(line.startswith("validation energy per atom MAE ") for line in lines)
+    assert not [line for line in lines if line.startswith("test ")], again.stderr
     run = tmp_path / "run"
     epochs = [
         line.split(",")[0]

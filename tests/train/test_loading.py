@@ -42,7 +42,7 @@ def test_a_run_of_release_0_1_0_gives_the_same_numbers():
     np.testing.assert_allclose(atoms.get_stress(), expected["stress"], atol=1e-12)
 
 
-def test_a_run_of_release_0_1_0_resumes_with_its_columns(tmp_path):
+def test_a_run_of_release_0_1_0_resumes_with_its_columns(tmp_path, capsys):
     run = tmp_path / "logs" / "version_0"
     shutil.copytree(OLD_RUN, run)
     old_header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
@@ -63,6 +63,9 @@ def test_a_run_of_release_0_1_0_resumes_with_its_columns(tmp_path):
     assert [r["epoch"] for r in rows] == ["0", "1"]
     assert (run / "test_predictions.csv").is_file()
     assert (run / "parity_forces.png").is_file()
+    err = capsys.readouterr().err  # the report names the split it evaluated
+    assert "\ntest energy per atom MAE " in err
+    assert "eV/atom over 4 values\n" in err
 
 
 def test_load_returns_what_fits_the_stored_model(tmp_path):
@@ -104,6 +107,12 @@ def test_info_counts_the_kept_epoch_as_training_does(tmp_path):
     assert trained.exit_code == 0, trained.output
     kept = [line for line in trained.stderr.splitlines() if "kept epoch" in line]
     assert len(kept) == 1, trained.stderr
+    # without a test split the report is on the validation split and says so
+    report = trained.stderr.splitlines()[-3:]
+    assert report[0].startswith("validation energy per atom MAE "), report
+    assert report[0].endswith(" eV/atom over 4 values"), report
+    assert report[1].startswith("validation forces MAE "), report
+    assert report[2].startswith("validation predictions and parity plots are in ")
     number = int(kept[0].split("kept epoch ")[1].split()[0])
     run = tmp_path / "logs" / "version_0"
     with (run / "metrics.csv").open() as handle:

@@ -105,7 +105,7 @@ class DenoiseTask(Task):
         metrics = {"loss": value, "noise_mse": value, "noise_cosine": float(cosine)}
         return mse, metrics
 
-    def report(self, run, model, test, *, device, dtype):
+    def report(self, run, model, test, *, split, device, dtype):
         with torch.no_grad():
             batch = batch_graphs([test[(0, k)] for k in range(len(test))])
             loss, _ = self.loss(model, batch.to(device, dtype), training=False)

@@ -33,12 +33,15 @@ def write_report(
     model: AtomisticModel,
     test: GraphItems,
     *,
+    split: str = "test",
     device: torch.device,
     dtype: torch.dtype,
 ) -> list[str]:
     """Predict the test structures one by one and write the files above.
 
-    Returns the summary lines: the test mean absolute errors, with units.
+    Returns the summary lines: the test mean absolute errors, with units,
+    each line led by ``split`` (the split ``test`` holds; the files keep
+    their names).
     """
     rows = []
     quantity = "energy_per_atom" if model.predicts_energy else "target"
@@ -77,7 +80,7 @@ def write_report(
     values = np.array([(t, p) for _, _, t, p in rows]).reshape(-1, 2)
     summary = [
         _mae_line(
-            f"test {quantity.replace('_', ' ')}", values, _UNITS.get(quantity, "")
+            f"{split} {quantity.replace('_', ' ')}", values, _UNITS.get(quantity, "")
         )
     ]
     if quantity == "energy_per_atom":
@@ -101,8 +104,8 @@ def write_report(
         )
         label = "force component (eV/Å)" if name == "forces" else f"{name} component"
         plot_parity(run / f"parity_{name}.png", pairs, label, name)
-        summary.append(_mae_line(f"test {name}", pairs, _UNITS.get(name, "")))
-    summary.append(f"test predictions and parity plots are in {run}")
+        summary.append(_mae_line(f"{split} {name}", pairs, _UNITS.get(name, "")))
+    summary.append(f"{split} predictions and parity plots are in {run}")
     return [line for line in summary if line]
 
 

@@ -129,11 +129,12 @@ class PotentialTask(Task):
         model: AtomisticModel,
         test: GraphItems,
         *,
+        split: str = "test",
         device: torch.device,
         dtype: torch.dtype,
     ) -> list[str]:
         """Write test predictions and parity plots; return the test errors."""
-        return write_report(run, model, test, device=device, dtype=dtype)
+        return write_report(run, model, test, split=split, device=device, dtype=dtype)
 
 
 def _trained_heads(settings: PotentialConfig, heads: Mapping[str, Head]) -> dict:

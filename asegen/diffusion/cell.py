@@ -13,6 +13,13 @@ so the crystal turns with it) and the noise is a symmetric matrix whose
 nine entries each have unit variance. The score network's ``"cell"`` head
 predicts that noise; it rotates as ``R M R^T``, like the cell.
 
+In training, a noise draw that would leave a cell with an eigenvalue below
+half of the smaller of ``SHRINK`` x the limit edge and the clean cell's own
+smallest eigenvalue is drawn again (the noise then follows the normal
+truncated there): an elongated training cell, noised at mid times, could
+otherwise come out nearly flat, and the neighbour search of a flat cell
+with a 6 Å cutoff never ends (it stalled the training of ``pdo-bulk``).
+
 Atoms keep their fractional coordinates whenever the cell moves, so the
 position noiser always sees atoms inside the current cell. A structure
 with fixed atoms cannot have its cell diffused (fixed atoms would move).
@@ -42,6 +49,8 @@ __all__ = ["CellNoiser", "symmetric_cell"]
 TARGET = "cell_target"
 #: Sampled cells keep eigenvalues within these multiples of the limit edge.
 SHRINK, STRETCH = 0.4, 2.5
+#: Noise draws a training cell gets before a near-flat one is accepted.
+_REDRAWS = 100
 
 
 def symmetric_cell(cell: Tensor) -> Tensor:
@@ -154,7 +163,17 @@ class CellNoiser(Noiser):
         noise = self._noise(graph, generator)
         coefficient = self.sde.mean(t)[:, None, None]
         std = (scale * self.sde.std(t))[:, None, None]
-        noised = mean + coefficient * (clean - mean) + std * noise
+        drift = mean + coefficient * (clean - mean)
+        floor = 0.5 * torch.minimum(
+            SHRINK * mean[:, 0, 0], torch.linalg.eigvalsh(clean)[:, 0]
+        )
+        for _ in range(_REDRAWS):  # a near-flat cell would flood the neighbour search
+            flat = torch.linalg.eigvalsh(drift + std * noise)[:, 0] < floor
+            if not bool(flat.any()):
+                break
+            again = self._noise(graph, generator)
+            noise = torch.where(flat[:, None, None], again, noise)
+        noised = drift + std * noise
         moved = self._with_cell(self._with_cell(graph, clean), noised)
         return moved.with_labels(structure={TARGET: noise})
 

@@ -47,6 +47,33 @@ def test_atoms_keep_their_fractional_coordinates():
     assert noised.structure_labels["cell_target"].shape == (1, 3, 3)
 
 
+def test_noised_training_cells_never_come_out_flat():
+    # an elongated cell (1 x 1 x 4 fcc, 16 atoms): its smallest eigenvalue is
+    # about half the limit edge, and plain noise at mid times made some of its
+    # noised copies flat or inverted (the neighbour search then never ended)
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((1, 1, 4))
+    graph = batch([atoms])
+    noiser = CellNoiser(density=len(atoms) / atoms.get_volume())
+    generator = torch.Generator().manual_seed(0)
+    edge = (len(atoms) / noiser.density) ** (1 / 3)
+    floor = 0.5 * min(0.4 * edge, 3.6)
+    lowest = []
+    for t in np.linspace(0.05, 1.0, 400):
+        time = torch.tensor([t], dtype=F64)
+        noised = noiser.corrupt(graph, time, generator)
+        cell = noised.cell[0]
+        lowest.append(float(torch.linalg.eigvalsh(0.5 * (cell + cell.T))[0]))
+        # the label is still the noise that made the cell
+        mean, scale = noiser._limit(graph)
+        clean = symmetric_cell(graph.cell)
+        drift = mean + noiser.sde.mean(time) * (clean - mean)
+        std = scale * noiser.sde.std(time)
+        target = noised.structure_labels["cell_target"]
+        np.testing.assert_allclose(noised.cell, drift + std * target, atol=1e-10)
+    assert min(lowest) >= floor - 1e-9
+    assert min(lowest) < 0.6 * edge  # the noise still reaches toward the floor
+
+
 def test_prior_is_the_marginal_at_t_1():
     noiser = CellNoiser(density=0.05)
     images = [

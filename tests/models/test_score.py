@@ -297,3 +297,24 @@ def test_mean_aggregation_keeps_dense_cells_bounded():
     assert growth["mean"] < 10
     # the sum grows by far more, or overflows (nan): "not below" covers both
     assert not growth["sum"] < 10 * growth["mean"]
+
+
+def test_mean_aggregation_is_the_sum_up_to_the_training_count_and_bounded_beyond():
+    summed = make_model(aggregation="sum")
+    averaged = make_model(aggregation="mean")
+    atoms = periodic()
+    graph = atoms_to_graph([atoms], CUTOFF, dtype=torch.float64)
+    most = int(torch.bincount(graph.edge_index[0]).max())
+    # no atom has more neighbours than in training: exactly the sum (a sparse,
+    # stretched cell is never amplified)
+    averaged.reference_neighbors.fill_(most)
+    assert_same(run(averaged, atoms), run(summed, atoms))
+    # a cell squeezed to an eighth of its volume: the sum grows with the
+    # neighbours, the mean stays at the training count's size
+    dense = atoms.copy()
+    dense.set_cell(atoms.cell * 0.5, scale_atoms=True)
+    growth = {}
+    for name, model in (("sum", summed), ("mean", averaged)):
+        before = run(model, atoms)["positions"].abs().max()
+        growth[name] = float(run(model, dense)["positions"].abs().max() / before)
+    assert growth["mean"] < growth["sum"] / 3, growth

@@ -51,12 +51,14 @@ class ScoreConfig:
         properties (even, at least 16).
     aggregation
         How an atom combines its neighbours' messages: ``"mean"`` (default:
-        the mean times the training structures' neighbours per atom, which
-        the diffusion task fits, so that at the training density it is the
-        sum) or ``"sum"``. The mean keeps features bounded however dense the
-        graph: the lattice noiser's cells at mid diffusion times can hold a
-        quarter of the training volume, four times the neighbours, and a sum
-        over four blocks then grows by orders of magnitude.
+        the sum while an atom has at most the training structures' mean
+        number of neighbours, which the diffusion task fits, and the mean
+        times that number beyond it) or ``"sum"``. The mean keeps features
+        bounded however dense the graph: the lattice noiser's cells at mid
+        diffusion times can hold a quarter of the training volume, four times
+        the neighbours, and a sum over four blocks then grows by orders of
+        magnitude; below the training count it is the sum, so that an atom
+        with few neighbours (a stretched cell) is not amplified either.
     centred
         Give every atom its displacement from its structure's centroid as a
         vector input. For molecules and clusters (no cell): an atom that

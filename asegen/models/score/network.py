@@ -201,9 +201,13 @@ class ScoreModel(AtomisticModel):
 
         scale = None
         if self.config.aggregation == "mean":
-            counts = torch.bincount(centre, minlength=n).clamp_min(1).to(vectors.dtype)
+            counts = torch.bincount(centre, minlength=n).to(vectors.dtype)
             reference = self.reference_neighbors.to(vectors.dtype).clamp_min(1.0)
-            scale = reference / counts
+            # the sum where an atom has no more neighbours than in training, the
+            # mean scaled to the training count where it has more: never an
+            # amplified message (an atom with 2 neighbours in a stretched cell
+            # would otherwise get them x25 per block and overflow)
+            scale = reference / torch.maximum(counts, reference)
         s = self.species(graph.numbers).to(vectors.dtype)  # (N, F)
         v = s.new_zeros(n, 3, f)  # (N, 3, F)
         if self.config.centred:

@@ -27,6 +27,7 @@ from asegen.diffusion.graphs import EdgeCache
 from asegen.diffusion.noiser import TIME
 from asegen.diffusion.process import Process
 from asegen.diffusion.task import field_outputs
+from asegen.errors import ConfigError
 from asegen.graph import AtomsGraph, batch_graphs
 from asegen.models.base import AtomisticModel
 
@@ -90,14 +91,30 @@ def denoise(
         out = guided_outputs(model, process, graph, guidance)
         for name, noiser in noisers.items():
             graph = noiser.step(graph, out[name].detach(), t, dt, generator, last=last)
+        _check_finite(graph, t, guidance, steps)
         if corrector and not last:
             graph = _at(edges(graph), t - dt, dtype)
             out = guided_outputs(model, process, graph, guidance)
             for name, noiser in noisers.items():
                 graph = noiser.correct(graph, out[name].detach(), t - dt, generator, dt)
+            _check_finite(graph, t, guidance, steps)
         if progress is not None:
             progress(1)
     return graph
+
+
+def _check_finite(graph: AtomsGraph, t: float, guidance: float, steps: int) -> None:
+    """Refuse a batch whose positions or cells stopped being finite."""
+    lost = ~torch.isfinite(graph.positions).all(dim=1)
+    lost = lost | ~torch.isfinite(graph.cell).flatten(1).all(dim=1)[graph.batch]
+    if bool(lost.any()):
+        count = len(set(graph.batch[lost].tolist()))
+        raise ConfigError(
+            f"sampling diverged at t = {t:.3f}: {count} of {graph.n_structures} "
+            "structures of the batch have non-finite positions (none of the batch "
+            f"is kept); lower the guidance ({guidance:g}) or take more steps "
+            f"({steps})"
+        )
 
 
 def _at(graph: AtomsGraph, t: float, dtype: torch.dtype) -> AtomsGraph:

@@ -100,6 +100,23 @@ def test_a_given_cell_is_kept_exactly(bulk_generator):
         assert set(atoms.get_chemical_symbols()) <= {"Cu", "Au"}
 
 
+def test_a_diverged_batch_is_one_line_and_nothing_is_returned(
+    bulk_generator, monkeypatch
+):
+    network = bulk_generator.model
+    forward = type(network).forward
+
+    def exploding(self, graph):
+        out = forward(self, graph)
+        out["positions"] = out["positions"] * float("inf")
+        return out
+
+    monkeypatch.setattr(type(network), "forward", exploding)
+    diverged = r"sampling diverged at t = .*: \d+ of 2 .* guidance"
+    with pytest.raises(ConfigError, match=diverged):
+        bulk_generator.sample(2, formula="CuAu", steps=3, seed=0, progress=False)
+
+
 def test_template_atoms_come_back_bit_identical_and_fixed():
     gen = generator(DiffusionConfig(noiser="surface"), slabs())
     template = fcc111("Cu", size=(2, 2, 2), vacuum=6.0)

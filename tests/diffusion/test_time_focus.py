@@ -23,7 +23,9 @@ def _copper(n: int = 6) -> list:
 
 
 def test_the_focus_is_where_the_noise_is_a_quarter_of_the_neighbour_distance():
-    process = Process.fit(DiffusionConfig(noiser="periodic", cell=False), _copper())
+    process = Process.fit(
+        DiffusionConfig(noiser="periodic", cell=False, time_focus=0.25), _copper()
+    )
     assert process.focus is not None
     std = process.noisers["positions"].sde.std(torch.tensor(process.focus))
     # fcc: d_nn = a / sqrt(2), a little less for the nearest of 12 rattled ones
@@ -32,12 +34,16 @@ def test_the_focus_is_where_the_noise_is_a_quarter_of_the_neighbour_distance():
     wide = [a.copy() for a in _copper()]
     for atoms in wide:
         atoms.set_cell(atoms.cell * 1.5, scale_atoms=True)
-    later = Process.fit(DiffusionConfig(noiser="periodic", cell=False), wide)
+    later = Process.fit(
+        DiffusionConfig(noiser="periodic", cell=False, time_focus=0.25), wide
+    )
     assert later.focus > process.focus
 
 
 def test_half_of_the_training_times_come_from_around_the_focus():
-    process = Process.fit(DiffusionConfig(noiser="periodic", cell=False), _copper())
+    process = Process.fit(
+        DiffusionConfig(noiser="periodic", cell=False, time_focus=0.25), _copper()
+    )
     generator = torch.Generator().manual_seed(0)
     times = np.array([process.draw_time(generator, train=True) for _ in range(4000)])
     assert times.min() >= process.t_min
@@ -52,15 +58,17 @@ def test_half_of_the_training_times_come_from_around_the_focus():
 
 
 def test_focus_round_trips_and_can_be_turned_off():
-    process = Process.fit(DiffusionConfig(noiser="periodic", cell=False), _copper())
-    assert Process.from_hparams(process.hparams()).focus == process.focus
-    plain = Process.fit(
-        DiffusionConfig(noiser="periodic", cell=False, time_focus=None), _copper()
+    process = Process.fit(
+        DiffusionConfig(noiser="periodic", cell=False, time_focus=0.25), _copper()
     )
+    assert Process.from_hparams(process.hparams()).focus == process.focus
+    # uniform times by default, for every noiser
+    for noiser in ("periodic", "surface", "gas"):
+        assert DiffusionConfig(noiser=noiser).time_focus is None
+    plain = Process.fit(DiffusionConfig(noiser="periodic", cell=False), _copper())
     assert plain.focus is None
-    # gas models default to uniform times
-    gas = Process.fit(DiffusionConfig(noiser="gas"), [molecule("H2O")] * 3)
-    assert gas.focus is None
+    gas = Process.fit(DiffusionConfig(noiser="gas", time_focus=0.25), [molecule("H2O")])
+    assert gas.focus is not None  # asked for, any noiser can have it
     # an old checkpoint's process has no focus: uniform
     old = process.hparams()
     del old["focus"]

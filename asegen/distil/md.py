@@ -22,7 +22,7 @@ except ImportError:  # older ASE: the same distribution under its former name
 
 from asegen._config import check_int, check_positive
 from asegen.errors import AsegenError, ConfigError
-from asegen.graph import neighbor_list
+from asegen.evaluation.metrics import pair_list
 
 __all__ = ["MDSettings", "nve_check", "shortest_distance"]
 
@@ -74,11 +74,8 @@ def shortest_distance(atoms: Atoms, cutoff: float = 6.0) -> float:
 
     ``inf`` when no two atoms lie within ``cutoff``.
     """
-    i, j, shifts = neighbor_list(atoms, cutoff)
-    if not len(i):
-        return float("inf")
-    vectors = atoms.positions[j] - atoms.positions[i] + shifts @ atoms.cell.array
-    return float(np.linalg.norm(vectors, axis=1).min())
+    distances = pair_list(atoms, cutoff).d
+    return float(distances.min()) if len(distances) else float("inf")
 
 
 def nve_check(

@@ -89,21 +89,15 @@ def check_separation(
         least :data:`MIN_DISTANCE` (numpy arrays or tensors), which saves the
         search; by default one is searched.
     """
-    if pairs is None:
-        from asegen.graph import neighbor_list
+    from asegen.graph import neighbor_list, pair_distances
 
-        pairs = neighbor_list(atoms, cutoff=MIN_DISTANCE)
-    i, j, shifts = (
-        p.detach().cpu().numpy() if hasattr(p, "detach") else np.asarray(p)
-        for p in pairs
-    )
-    vectors = atoms.positions[j] - atoms.positions[i] + shifts @ atoms.cell.array
-    d2 = np.einsum("ij,ij->i", vectors, vectors)
-    close = np.flatnonzero(d2 < MIN_DISTANCE**2)
+    i, j, shifts = neighbor_list(atoms, cutoff=MIN_DISTANCE) if pairs is None else pairs
+    d = pair_distances(atoms, i, j, shifts)
+    close = np.flatnonzero(d < MIN_DISTANCE)
     if close.size:
-        k = close[np.argmin(d2[close])]
+        k = close[np.argmin(d[close])]
         raise StructureError(
-            f"{name} has atoms {i[k]} and {j[k]} {np.sqrt(d2[k]):.3g} Å apart, "
+            f"{name} has atoms {int(i[k])} and {int(j[k])} {d[k]:.3g} Å apart, "
             f"closer than {MIN_DISTANCE} Å; fix or remove the structure"
         )
 

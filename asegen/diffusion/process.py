@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 from ase import Atoms
-from ase.neighborlist import neighbor_list
 
 from asegen._structures import fixed_mask, property_value
 from asegen.diffusion.cell import CellNoiser
@@ -28,6 +27,7 @@ from asegen.diffusion.positions import position_noiser, positions_from_hparams
 from asegen.diffusion.sde import VESDE, VPSDE
 from asegen.diffusion.types import TypeNoiser
 from asegen.errors import DataFormatError
+from asegen.graph import pair_list
 
 __all__ = ["FOCUS_SHARE", "FOCUS_WIDTH", "Process"]
 
@@ -218,9 +218,9 @@ def _nearest_neighbour_distance(structures: Sequence[Atoms]) -> float | None:
     nearest: list[np.ndarray] = []
     for atoms in structures[:200]:
         mobile = ~fixed_mask(atoms)
-        i, d = neighbor_list("id", atoms, 8.0)
+        pairs = pair_list(atoms, 8.0)
         best = np.full(len(atoms), np.inf)
-        np.minimum.at(best, i, d)
+        np.minimum.at(best, pairs.i, pairs.d)
         nearest.append(best[mobile & np.isfinite(best)])
     found = np.concatenate(nearest) if nearest else np.zeros(0)
     return float(np.median(found)) if len(found) else None

@@ -22,7 +22,7 @@ except ImportError:  # older ASE: the same distribution under its former name
 
 from asegen._config import check_int, check_positive
 from asegen.errors import AsegenError, ConfigError
-from asegen.evaluation.metrics import pair_list
+from asegen.graph import pair_list
 
 __all__ = ["MDSettings", "nve_check", "shortest_distance"]
 

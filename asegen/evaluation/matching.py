@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from ase import Atoms
 
 from asegen.errors import ConfigError
-from asegen.evaluation.metrics import (
-    PAIR_CUTOFF,
-    Pairs,
-    mobile_mask,
-    pair_list,
-)
+from asegen.evaluation.metrics import PAIR_CUTOFF, mobile_mask, pair_list
+
+if TYPE_CHECKING:
+    from asegen.graph import Pairs
 
 __all__ = [
     "Fingerprint",

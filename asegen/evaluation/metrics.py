@@ -1,6 +1,7 @@
 """Per-structure checks: distances, validity, placement, composition, neutrality.
 
-Pair distances are listed once per structure (:func:`pair_list`) and shared by
+Pair distances are listed once per structure (:func:`pair_list`, which is
+:func:`asegen.graph.pair_list` at :data:`PAIR_CUTOFF`) and shared by
 :func:`min_distance` and the fingerprints of :mod:`.matching`.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 from ase import Atoms
@@ -17,10 +18,12 @@ from ase.formula import Formula
 from asegen._formula import formula_counts
 from asegen._structures import fixed_mask
 
+if TYPE_CHECKING:
+    from asegen.graph import Pairs
+
 __all__ = [
     "OXIDATION_STATES",
     "PAIR_CUTOFF",
-    "Pairs",
     "charge_neutral",
     "element_counts",
     "in_cell",
@@ -57,25 +60,15 @@ OXIDATION_STATES: dict[str, tuple[tuple[int, ...], float]] = {
 PAIR_CUTOFF = 6.0
 
 
-class Pairs(NamedTuple):
-    """Directed pairs within a cutoff: indices and distances."""
-
-    i: np.ndarray
-    j: np.ndarray
-    d: np.ndarray
-
-
 def pair_list(atoms: Atoms, cutoff: float = PAIR_CUTOFF) -> Pairs:
-    """Return the directed pairs of ``atoms`` within ``cutoff`` Å.
+    """Return :func:`asegen.graph.pair_list`, by default at :data:`PAIR_CUTOFF`.
 
-    Minimum image and periodic images along periodic axes, an atom's own
-    images included.
+    ``asegen.graph`` (and torch) load on the first call, so importing the
+    evaluation (molecules need no distances) stays light.
     """
-    from asegen.graph import neighbor_list
+    from asegen.graph import pair_list as graph_pair_list
 
-    i, j, shifts = neighbor_list(atoms, cutoff)
-    vectors = atoms.positions[j] - atoms.positions[i] + shifts @ atoms.cell.array
-    return Pairs(i, j, np.linalg.norm(vectors, axis=1))
+    return graph_pair_list(atoms, cutoff)
 
 
 def min_distance(atoms: Atoms) -> float:

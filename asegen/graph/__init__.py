@@ -1,4 +1,4 @@
-"""Atoms to tensors: periodic neighbour lists, batches, edge vectors, triplets.
+"""Atoms to tensors: neighbour lists, pair distances, batches, edge vectors, triplets.
 
 No ``nn.Module`` lives here. The neighbour search runs in compiled code
 (matscipy) or in torch on any device (:func:`torch_neighbor_list`); edge
@@ -23,10 +23,12 @@ from asegen.graph._neighbours import neighbor_list
 from asegen.graph._skin import SkinNeighborList
 from asegen.graph._torch_neighbours import torch_neighbor_list
 from asegen.graph.geometry import apply_strain, cell_volume, edge_vectors
+from asegen.graph.pairs import Pairs, pair_distances, pair_list
 from asegen.graph.triplets import Triplets, angle_cosines, triplets
 
 __all__ = [
     "AtomsGraph",
+    "Pairs",
     "SkinNeighborList",
     "Triplets",
     "angle_cosines",
@@ -36,6 +38,8 @@ __all__ = [
     "cell_volume",
     "edge_vectors",
     "neighbor_list",
+    "pair_distances",
+    "pair_list",
     "torch_neighbor_list",
     "triplets",
 ]

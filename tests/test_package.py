@@ -67,20 +67,31 @@ else:  # the control: the same third-party modules, in the same order
             importlib.import_module(name)
         except Exception:  # a few entries of sys.modules are not importable names
             pass
-import torch
+import h5py, threadpoolctl, torch
 loaded = [n for n in sys.modules if n not in initial and n.split('.')[0] != 'asegen']
-print(json.dumps([loaded, repr(state()), torch.get_num_threads(), retained_mb()]))
+settings = {  # what a library keeps process-wide: thread pools, defaults, modes
+    'torch threads': [torch.get_num_threads(), torch.get_num_interop_threads()],
+    'torch defaults': [str(torch.get_default_dtype()), torch.is_grad_enabled(),
+                       torch.get_float32_matmul_precision(), torch.is_anomaly_enabled(),
+                       torch.are_deterministic_algorithms_enabled()],
+    'blas threads': sorted((p['internal_api'], p['num_threads'])
+                           for p in threadpoolctl.threadpool_info()),
+    'h5py config': [h5py.get_config().track_order, h5py.get_config().complex_names,
+                    h5py.get_config().bool_names],
+    'numpy errors': np.geterr(),
+}
+print(json.dumps([loaded, repr(state()), repr(settings), retained_mb()]))
 """
 
 
 @needs_glibc
 def test_importing_asegen_changes_nothing_process_wide():
-    loaded, state, threads, retained = probe(IMPORTS, "asegen")
-    assert "torch" in loaded  # so the thread count below is torch's after asegen
+    loaded, state, settings, retained = probe(IMPORTS, "asegen")
+    assert {"torch", "h5py"} <= set(loaded)  # the settings below are after asegen
     control = probe(IMPORTS, "control", stdin=json.dumps(loaded))
     # its dependencies (scipy, ase) add warning filters; asegen itself adds nothing
     assert state == control[1], "os.environ, sys.path or warning filters changed"
-    assert threads == control[2]
+    assert settings == control[2], "thread pools, torch, h5py or numpy settings"
     assert retained < RETURNED  # freed memory goes back to the system
 
 

@@ -15,15 +15,22 @@ folders of structure files.
 2
 >>> H5Dataset("cu.h5")[-1]  # doctest: +SKIP
 Atoms(symbols='Cu4', pbc=True, cell=[3.61, 3.61, 3.61])
+
+The HDF5 names load on first use, so reading other formats never imports h5py.
 """
 
 from __future__ import annotations
 
-from asegen.data._convert import convert
-from asegen.data._reader import H5Dataset, read
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from asegen.data._sources import iter_structures, read_structures
-from asegen.data._summary import DatasetSummary, summarize
-from asegen.data._writer import H5Writer, write
+
+if TYPE_CHECKING:
+    from asegen.data._convert import convert
+    from asegen.data._reader import H5Dataset, read
+    from asegen.data._summary import DatasetSummary, summarize
+    from asegen.data._writer import H5Writer, write
 
 __all__ = [
     "DatasetSummary",
@@ -36,3 +43,25 @@ __all__ = [
     "summarize",
     "write",
 ]
+
+_MODULES = {  # the names whose modules import h5py, loaded on first access
+    "DatasetSummary": "_summary",
+    "H5Dataset": "_reader",
+    "H5Writer": "_writer",
+    "convert": "_convert",
+    "read": "_reader",
+    "summarize": "_summary",
+    "write": "_writer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Load the HDF5 reader, writer, converter and summary on first access."""
+    if name in _MODULES:
+        return getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """List the lazy names too."""
+    return sorted({*globals(), *_MODULES})

@@ -5,6 +5,9 @@ source of truth in code. A file holds the core datasets of :data:`CORE_DATASETS`
 and optional *columns* (calculator results, per-atom arrays, ``info`` entries,
 fixed-atom masks), each an HDF5 group ``<group>/<escaped name>`` with a ``value``
 dataset and a per-structure ``present`` mask.
+
+h5py is imported where a file is opened, so reading other formats (and
+:func:`is_hdf5`, which tells them apart) never loads it.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import h5py
 import numpy as np
 
 from asegen._units import UNITS
 from asegen.errors import DataFormatError, InputNotFoundError
+
+if TYPE_CHECKING:
+    import h5py
 
 __all__ = [
     "APPEND_ATTR",
@@ -41,6 +46,7 @@ __all__ = [
     "decode_json",
     "encode_json",
     "escape_key",
+    "is_hdf5",
     "is_permission_error",
     "not_found",
     "open_file",
@@ -76,15 +82,13 @@ _RESULT_UNITS = {
     "stress": UNITS["stress"],
     "stresses": UNITS["stress"],
 }
-_STRING = h5py.string_dtype()
-_KIND_DTYPES: dict[str, Any] = {
+_KIND_DTYPES: dict[str, Any] = {  # text kinds: h5py's variable-length strings
     "bool": np.bool_,
     "int": np.int64,
     "float": np.float64,
     "complex": np.complex128,
-    "str": _STRING,
-    "json": _STRING,
 }
+_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # HDF5's format signature
 _ESCAPED = re.compile(r"[%/\x00]")
 _ESCAPE = re.compile(r"%([0-9A-F]{2})")
 
@@ -144,6 +148,10 @@ class ColumnSpec:
     @property
     def dtype(self) -> Any:
         """Dtype of the ``value`` dataset."""
+        if self.kind in ("str", "json"):
+            import h5py
+
+            return h5py.string_dtype()
         return _KIND_DTYPES[self.kind]
 
     @property
@@ -280,7 +288,7 @@ def open_file(path: Path, mode: str) -> h5py.File:
             pass
     except PermissionError as err:
         raise permission_denied(path, err) from None
-    if not h5py.is_hdf5(path):
+    if not is_hdf5(path):
         raise DataFormatError(
             f"{path} is not an HDF5 file; convert it first with "
             f"`asegen convert {path} {path.with_suffix('.h5')}`"
@@ -316,6 +324,8 @@ def open_hdf5(path: Path, mode: str) -> h5py.File:
     process is writing (its lock is taken) is read without locking, and one
     this process writes with the writer's setting (HDF5 shares the handle).
     """
+    import h5py
+
     if mode != "r":
         return h5py.File(path, mode, locking="best-effort")
     for locking in (None, False, "best-effort"):
@@ -327,6 +337,27 @@ def open_hdf5(path: Path, mode: str) -> h5py.File:
                 raise
             failure = err
     raise failure
+
+
+def is_hdf5(path: Path) -> bool:
+    """Whether ``path`` is a file with HDF5's signature where HDF5 looks for it.
+
+    That is at byte 0, 512, 1024, 2048, ... (after a user block), as
+    ``h5py.is_hdf5`` checks, without importing h5py; ``False`` for a file
+    that cannot be read (its reader then says why).
+    """
+    try:
+        with path.open("rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            offset = 0
+            while offset + len(_SIGNATURE) <= size:
+                file.seek(offset)
+                if file.read(len(_SIGNATURE)) == _SIGNATURE:
+                    return True
+                offset = max(2 * offset, 512)
+    except OSError:
+        return False
+    return False
 
 
 def not_found(path: Path) -> InputNotFoundError:

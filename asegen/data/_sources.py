@@ -11,14 +11,16 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import h5py
 from ase import Atoms
 
 from asegen.data._alignn import alignn_index, read_alignn_folder
 from asegen.data._ase_files import no_structures, read_file
-from asegen.data._layout import HDF5_SUFFIXES, not_found, permission_denied
-from asegen.data._reader import H5Dataset
+from asegen.data._layout import HDF5_SUFFIXES, is_hdf5, not_found, permission_denied
+
+if TYPE_CHECKING:
+    from asegen.data._reader import H5Dataset
 
 __all__ = ["iter_structures", "read_structures"]
 
@@ -77,9 +79,9 @@ def iter_structures(
             return _read_folder(source, format)
         except PermissionError as err:
             raise permission_denied(source, err) from None
-    if h5py.is_hdf5(source) or (
-        format is None and source.suffix.lower() in HDF5_SUFFIXES
-    ):
+    if is_hdf5(source) or (format is None and source.suffix.lower() in HDF5_SUFFIXES):
+        from asegen.data._reader import H5Dataset  # h5py only for HDF5 sources
+
         dataset = H5Dataset(source)
         if not len(dataset):
             raise no_structures(source, "an asegen HDF5 file with none written")

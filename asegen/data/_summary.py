@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 from ase import Atoms
 from ase.constraints import FixAtoms
@@ -17,7 +16,7 @@ from ase.data import chemical_symbols
 
 from asegen.data._alignn import alignn_index
 from asegen.data._ase_files import ase_format
-from asegen.data._layout import COUNT_ATTR, decode_json
+from asegen.data._layout import COUNT_ATTR, decode_json, is_hdf5
 from asegen.data._reader import FileReader
 from asegen.data._sources import iter_structures
 
@@ -93,7 +92,7 @@ def summarize(
         :func:`asegen.data.iter_structures`.
     """
     source = Path(path)
-    if source.is_file() and h5py.is_hdf5(source):
+    if source.is_file() and is_hdf5(source):
         return _summarize_hdf5(source)
     images = iter_structures(source, format=format)
     index = alignn_index(source) if source.is_dir() else None

@@ -1,29 +1,42 @@
 """Diffusion generator against AGeDi 1.4.0: training, sampling and sample quality.
 
     OMP_NUM_THREADS=1 python benchmarks/diffusion/compare_agedi.py \
-        --anchor-python AGEDI_VENV/bin/python --out bench-out/diffusion-agedi
+        --anchor-python AGEDI_VENV/bin/python --out bench-out/diffusion-agedi \
+        [--case {cuau8,cuau32,slab,cluster8}] [--data DIR]
 
-The protocol of specs/diffusion.md, sections 11-13, on the 150 EMT-relaxed
-8-atom Cu-Au cells of ``make_data.py`` (``cuau8.h5``, built here with the same
-seeded stream when ``--data`` does not hold it). ``make agedi-anchor`` builds
-AGEDI_VENV (``~/.cache/asegen-anchors/agedi-venv``).
+The protocol of specs/diffusion.md, sections 11-13, on one set of
+``make_data.py`` (``--data``'s file, else built here with the same seeded
+stream). ``make agedi-anchor`` builds AGEDI_VENV
+(``~/.cache/asegen-anchors/agedi-venv``). ``--case`` (``agedi_cases.py``)
+picks the set, the request and the noisers of both tools:
 
-1. Training: AGeDi (PaiNN 64x4, its ``CellPositions`` + ``Types`` noisers,
-   through its Python API ``train_from_atoms``) and asegen (``asegen train
-   diffusion --no-cell``: positions and types in the given cell, the task
-   AGeDi does) with the same epochs, batch size, learning rate and 90/10
-   split; structures/s of the training passes (validation left out) and of
-   whole epochs.
-2. Sampling Cu4Au4 in the 7.7 x 3.85 x 3.85 Å training cell, batch 32, each
-   case a fresh process timed around the sampling call only: AGeDi's
-   Euler-Maruyama sampler at each of ``--anchor-steps`` (default 500, its
-   default, 200 and 100), asegen at its default (100 steps with the Langevin
-   corrector, 199 network calls) and without the corrector (100 calls), so
-   that both tools are compared at their defaults and at equal network calls.
+- ``cuau8`` (default): Cu4Au4 in the 7.7 x 3.85 x 3.85 Å cell of the 150
+  8-atom Cu-Au cells; AGeDi ``CellPositions`` + ``Types``, asegen
+  ``--no-cell`` (positions and types in the given cell); 100 epochs.
+- ``cuau32``: Cu16Au16 in the 7.7 Å cube of the 32-atom cells; 40 epochs.
+- ``slab``: Cu9Au3 onto the fixed 18-atom Cu(111) slab (``slab_template``),
+  inside the window 9.5-13.0 Å; AGeDi ``ConfinedCellPositions`` + ``Types``
+  with its ``MaskFixed`` mask, asegen ``--noiser surface``; 20 epochs.
+  AGeDi's template keeps raw atomic numbers where its type noiser expects
+  its own indices (it crashes, defect K2 of the spec), so the AGeDi job
+  hands it the template with the indices its noiser gives those elements.
+- ``cluster8``: Cu4Au4 clusters without cell; AGeDi ``Positions`` + ``Types``
+  (VP SDE, its default there), asegen ``--noiser gas`` (VP); 100 epochs.
+
+1. Training: AGeDi (PaiNN 64x4, through its Python API
+   ``train_from_atoms``) and asegen (``asegen train diffusion``) with the
+   same epochs, batch size, learning rate and 90/10 split; structures/s of
+   the training passes (validation left out) and of whole epochs.
+2. Sampling the case's request, batch 32, each sampling case a fresh
+   process timed around the sampling call only: AGeDi's Euler-Maruyama
+   sampler at each of ``--anchor-steps`` (default 500, its default, 200 and
+   100), asegen at its default (100 steps with the Langevin corrector, 199
+   network calls) and without the corrector (100 calls), so that both tools
+   are compared at their defaults and at equal network calls.
 3. Quality: ``asegen evaluate`` on every sample file, with EMT relaxation
-   (validity, composition, uniqueness and novelty after relaxation, relaxed
-   energy per atom against the training range and hull) and without a
-   calculator (uniqueness of the samples as generated).
+   (validity, composition, template and window, uniqueness and novelty
+   after relaxation, relaxed energy per atom against the training range and
+   hull) and without a calculator (uniqueness of the samples as generated).
 4. Where sampling time goes: timers around the score network and the
    neighbour search of each tool, one batch of 32, in a separate run.
 
@@ -38,7 +51,7 @@ cores" columns). Writes ``results.json`` and ``results.md`` into ``--out``;
 the logs, runs and samples of both tools stay there (``--report-only``
 rebuilds the tables).
 
-``--small`` is a smoke run of about two minutes: 30 structures, 2 epochs,
+``--small`` is a smoke run of a few minutes: 30 structures, 2 epochs,
 8 samples, few steps; its numbers mean nothing.
 """
 
@@ -54,13 +67,14 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
+from agedi_cases import CASES
+from agedi_report import markdown, quality, training_row
+
 HERE = Path(__file__).resolve().parent
-FORMULA = "Cu4Au4"
-CELL = (7.7, 3.85, 3.85)
 EMT = "+ase.calculators.emt.EMT()"
-AGEDI_NOISERS = ["CellPositions", "Types"]
 
 
 # -- jobs: each runs in a fresh interpreter (the anchor's or asegen's) -----------
@@ -125,7 +139,8 @@ def job_agedi_train(job):
     start = time.perf_counter()
     diffusion, dataset, trainer = train_from_atoms(
         data,
-        noisers=AGEDI_NOISERS,
+        noisers=job["noisers"],
+        **job["options"],
         batch_size=job["batch_size"],
         lr=job["lr"],
         train_split=0.9,
@@ -153,11 +168,18 @@ def job_agedi_train(job):
 
 
 def job_agedi_sample(job):
-    """Sample with AGeDi's Python API (``agedi.api.sample``) and write extxyz."""
+    """Sample with AGeDi's Python API (``agedi.api.sample``) and write extxyz.
+
+    A template is handed over as AGeDi's graph with the type indices its
+    type noiser gives those elements (``Types._atomic_to_compact``, what its
+    training saw): with the atomic numbers that ``AtomsGraph.from_atoms``
+    keeps, the first reverse step fails (defect K2 of the spec). Its last
+    step maps every index back to an atomic number, the template's too.
+    """
     torch = _threads(job)
     from agedi.api import load_diffusion, sample
     from agedi.data.atoms_graph import AtomsGraph
-    from ase.io import write
+    from ase.io import read, write
 
     torch.manual_seed(job["seed"])
     diffusion = load_diffusion(job["run"], device="cpu")
@@ -174,13 +196,25 @@ def job_agedi_sample(job):
             return rebuilt
 
         AtomsGraph.update_graph = timed_update
-    a, b, c = job["cell"]
+    where = {}
+    if job["template_extxyz"]:
+        template = AtomsGraph.from_atoms(
+            read(job["template_extxyz"]), confinement=job["confinement"]
+        )
+        types = next(n for n in diffusion.noisers if hasattr(n, "_atomic_to_compact"))
+        template.x = types._atomic_to_compact[template.x]
+        where = {"template": template, "confinement": job["confinement"]}
+    elif job["cell"]:
+        a, b, c = job["cell"]
+        where = {"cell": [[a, 0.0, 0.0], [0.0, b, 0.0], [0.0, 0.0, c]]}
+    else:  # clusters
+        where = {"pbc": [False, False, False]}
     start = time.perf_counter()
     samples = sample(
         diffusion,
         n_samples=job["n"],
         formula=job["formula"],
-        cell=[[a, 0.0, 0.0], [0.0, b, 0.0], [0.0, 0.0, c]],
+        **where,
         steps=job["steps"],
         batch_size=job["batch_size"],
     )
@@ -199,6 +233,7 @@ def job_asegen_sample(job):
     torch = _threads(job)
     from ase.io import write
 
+    from asegen.data import read_structures
     from asegen.diffusion import graphs
 
     generator = asegen.load(job["run"])
@@ -217,11 +252,17 @@ def job_asegen_sample(job):
             return edged
 
         graphs.EdgeCache.__call__ = timed_edges
+    where = {}
+    if job["template"]:
+        template = next(iter(read_structures(job["template"])))
+        where = {"template": template, "confinement": job["confinement"]}
+    elif job["cell"]:
+        where = {"cell": list(job["cell"])}
     start = time.perf_counter()
     samples = generator.sample(
         job["n"],
         formula=job["formula"],
-        cell=list(job["cell"]),
+        **where,
         steps=job["steps"],
         corrector=job["corrector"],
         seed=job["seed"],
@@ -314,6 +355,8 @@ class Bench:
             "PYTHONUNBUFFERED": "1",
         }
         self.asegen_cli = str(Path(sys.executable).with_name("asegen"))
+        self.case = CASES[args.case]
+        self.template = None  # the case's template files, set by data()
         self.record = {"commands": {}, "stages": {}}
 
     # machine state
@@ -393,31 +436,49 @@ class Bench:
     # stages
 
     def data(self) -> tuple[Path, Path]:
-        """The cuau8 set: ``--data``'s file, else built with make_data's stream."""
-        import numpy as np
+        """The case's set: ``--data``'s file, else built with make_data's stream.
+
+        Also the case's template (``self.template``: its HDF5 file and an
+        extxyz copy for the anchor), from ``--data`` or make_data.
+        """
         from ase.io import write
 
         from asegen.data import read_structures
+
+        sys.path.insert(0, str(HERE))
+        import make_data
+
+        case, seed = self.case, self.args.data_seed
+        count = 30 if self.args.small else make_data.FULL[case.data]
+        files = {
+            case.data: self._built(
+                case.data, lambda: make_data.build(case.data, count, seed)
+            )
+        }
+        if case.template:  # the slab's: make_data writes it the same way
+            files[case.template] = self._built(
+                case.template, lambda: [make_data.slab_template()]
+            )
+        for name, h5 in files.items():
+            xyz = self.out / "data" / f"{h5.stem}.extxyz"  # what the anchor reads
+            write(xyz, list(read_structures(h5)), format="extxyz")
+            files[name] = {"h5": str(h5), "extxyz": str(xyz)}
+        self.template = files.get(case.template)
+        self.record["data"] = files[case.data] | {"template": self.template}
+        return Path(files[case.data]["h5"]), Path(files[case.data]["extxyz"])
+
+    def _built(self, name: str, make) -> Path:
+        """``--data``'s ``NAME.h5``, else the structures of ``make()`` written here."""
         from asegen.data import write as write_h5
 
-        name = "cuau8-small" if self.args.small else "cuau8"
-        given = self.args.data / "cuau8.h5" if self.args.data else None
-        h5 = self.out / "data" / f"{name}.h5"
-        h5.parent.mkdir(parents=True, exist_ok=True)
+        given = self.args.data / f"{name}.h5" if self.args.data else None
         if given is not None and given.exists() and not self.args.small:
-            h5 = given.resolve()
-        elif not h5.exists():
-            sys.path.insert(0, str(HERE))
-            import make_data
-
-            count = 30 if self.args.small else 150
-            rng = np.random.default_rng([self.args.data_seed, 0])  # make_data's
-            frames = make_data.cuau_bulk(rng, count, (2, 1, 1), "cuau8")
-            write_h5(h5, frames)
-        xyz = self.out / "data" / f"{name}.extxyz"  # what the anchor reads
-        write(xyz, list(read_structures(h5)), format="extxyz")
-        self.record["data"] = {"h5": str(h5), "extxyz": str(xyz)}
-        return h5, xyz
+            return given.resolve()
+        h5 = self.out / "data" / f"{name}{'-small' if self.args.small else ''}.h5"
+        h5.parent.mkdir(parents=True, exist_ok=True)
+        if not h5.exists():
+            write_h5(h5, make())
+        return h5
 
     def versions(self) -> None:
         anchor = self.job(
@@ -449,6 +510,7 @@ class Bench:
             self.args.anchor_python, "train-agedi", kind="agedi_train",
             data=str(xyz), log_dir=str(log_dir), epochs=self.args.epochs,
             batch_size=self.args.batch_size, lr=self.args.lr, seed=self.args.seed,
+            noisers=list(self.case.agedi_noisers), options=self.case.agedi_options,
         )  # fmt: skip
         result["machine"] = quiet
         return result
@@ -461,7 +523,8 @@ class Bench:
             self.asegen_cli, "train", "diffusion", "--data", str(h5),
             "--out", str(parent), "--epochs", str(self.args.epochs),
             "--batch-size", str(self.args.batch_size), "--lr", str(self.args.lr),
-            "--seed", str(self.args.seed), "--no-cell", "--device", "cpu",
+            "--seed", str(self.args.seed), *self.case.asegen_options,
+            "--device", "cpu",
             "--set", "train.train_ratio=0.9", "--set", "train.val_ratio=0.1",
             "--set", "train.test_ratio=0",
         ]  # fmt: skip
@@ -496,8 +559,11 @@ class Bench:
         quiet = self.wait_quiet(name)
         # asegen always draws whole batches (a sample depends only on the seed,
         # the batch size and its index), so a batch larger than n wastes work
+        template = self.template or {}
         job = {
-            "run": run, "n": n, "formula": FORMULA, "cell": CELL,
+            "run": run, "n": n, "formula": self.case.formula, "cell": self.case.cell,
+            "template": template.get("h5"), "template_extxyz": template.get("extxyz"),
+            "confinement": self.case.confinement,
             "steps": case["steps"], "batch_size": min(self.args.batch_size, n),
             "seed": self.args.seed, "profile": profile,
             "output": str(folder / f"{name}.extxyz"),
@@ -513,11 +579,17 @@ class Bench:
     def evaluate(self, name: str, samples: str, reference: Path) -> dict:
         folder = self.out / "evaluate"
         folder.mkdir(parents=True, exist_ok=True)
+        fill = []  # template unchanged, new atoms inside the window
+        if self.template:
+            fill += ["--template", self.template["h5"]]
+        if self.case.confinement:
+            fill += ["--confinement", *map(str, self.case.confinement)]
         for mode, extra in (("emt", ["--calculator", EMT]), ("raw", [])):
             target = folder / f"{name}-{mode}.json"
             command = [
                 self.asegen_cli, "evaluate", samples, "--reference", str(reference),
-                "--formula", FORMULA, *extra, "--json", str(target), "--no-plot",
+                "--formula", self.case.formula, *fill, *extra,
+                "--json", str(target), "--no-plot",
             ]  # fmt: skip
             self.run(f"evaluate-{name}-{mode}", command)
         return self.quality(name, samples)
@@ -531,52 +603,9 @@ class Bench:
         folder = self.out / "evaluate"
         emt = json.loads((folder / f"{name}-emt.json").read_text())
         raw = json.loads((folder / f"{name}-raw.json").read_text())
-        formulas = Counter(a.get_chemical_formula() for a in read(samples, ":"))
+        held = emt["settings"]["n_template"]  # composition of the new atoms
+        formulas = Counter(a[held:].get_chemical_formula() for a in read(samples, ":"))
         return quality(emt, raw) | {"formulas": dict(formulas.most_common())}
-
-
-def quality(emt: dict, raw: dict) -> dict:
-    """The metrics of the comparison from two ``asegen evaluate --json`` files.
-
-    Duplicates need equal compositions, so a sample of another composition
-    than the requested one is unique and novel whenever its composition is
-    new; the ``*_formula`` values count only the samples of the requested
-    composition (of which there are ``formula_n``).
-    """
-    summary, per = emt["summary"], emt["samples"]
-    relaxed = [e for e in per["energy_relaxed"] if e is not None]
-    reference = emt["reference_energy"]
-    lo, hi = min(reference), max(reference) + emt["settings"]["energy_margin"]
-    total = summary["samples"]["count"]
-    match = per["composition_match"]
-    matching = max(sum(match), 1)
-
-    def value(key, source=summary):
-        return source[key]["value"]
-
-    def among_matching(flags):
-        return sum(bool(f) and bool(m) for f, m in zip(flags, match, strict=True))
-
-    return {
-        "n": total,
-        "valid": value("valid"),
-        "composition": value("composition_match"),
-        "valid_and_formula": among_matching(per["valid"]) / total,
-        "unique_generated": value("unique", raw["summary"]),
-        "unique_relaxed": value("unique"),
-        "novel_relaxed": value("novel"),
-        "formula_n": sum(match),
-        "unique_relaxed_formula": among_matching(per["unique"]) / matching,
-        "unique_generated_formula": among_matching(raw["samples"]["unique"]) / matching,
-        "novel_relaxed_formula": among_matching(per["novel"]) / matching,
-        "e_below_max": value("within_reference_range"),
-        "stable": value("stable"),
-        "e_in_range": sum(lo <= e <= hi for e in relaxed) / total,
-        "e_relaxed_mean": value("energy_mean"),
-        "rms_displacement": value("rms_displacement_mean"),
-        "reference_d_min": value("reference_min_distance"),
-        "reference_e": [min(reference), max(reference)],
-    }
 
 
 def cases(args) -> list[dict]:
@@ -602,137 +631,6 @@ def cases(args) -> list[dict]:
     return found
 
 
-def training_row(result: dict) -> dict:
-    epochs = len(result["epoch_train_seconds"])
-    structures = result["n_train"] * epochs
-    train_s = sum(result["epoch_train_seconds"])
-    epoch_s = sum(result["epoch_seconds"])
-    later = result["epoch_train_seconds"][1:] or result["epoch_train_seconds"]
-    return {
-        "epochs": epochs,
-        "n_train": result["n_train"],
-        "parameters": result["parameters"],
-        "train_seconds": train_s,
-        "epoch_seconds": epoch_s,
-        "per_s_train": structures / train_s,
-        "per_s_train_after_first": result["n_train"] * len(later) / sum(later),
-        "per_s_epoch": structures / epoch_s,
-    }
-
-
-def _others(record: dict, stage: str) -> str:
-    """Cores other processes used during ``stage`` (machine load), as text."""
-    found = record.get("stages", {}).get(stage)
-    return "–" if found is None else f"{found['other_cores']:.2f}"
-
-
-def _f(value) -> str:
-    """A fraction or length with two decimals; "–" where not applicable."""
-    return "–" if value is None else f"{value:.2f}"
-
-
-def _partner(case: dict, cases: list[dict]) -> dict:
-    """The AGeDi case whose network calls are closest to ``case``'s."""
-    agedi = [c for c in cases if c["tool"] == "agedi"]
-    return min(agedi, key=lambda c: (abs(c["calls"] - case["calls"]), c["calls"]))
-
-
-def markdown(record: dict) -> str:
-    """The result tables: training, sampling speed, quality, time split."""
-    train = record["training"]
-    lines = [
-        "| tool | parameters | n_train x epochs | training passes s "
-        "| structures/s (training passes) | structures/s (after epoch 1) "
-        "| structures/s (whole epochs) | other cores |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for tool in ("agedi", "asegen"):
-        row = train[tool]
-        lines.append(
-            f"| {tool} | {row['parameters']:,} | {row['n_train']} x {row['epochs']} "
-            f"| {row['train_seconds']:.1f} | {row['per_s_train']:.1f} "
-            f"| {row['per_s_train_after_first']:.1f} | {row['per_s_epoch']:.1f} "
-            f"| {_others(record, 'train-' + tool)} |"
-        )
-    a, b = train["agedi"], train["asegen"]
-    lines.append(
-        f"| asegen / agedi | {b['parameters'] / a['parameters']:.2f}x | "
-        f"| | {b['per_s_train'] / a['per_s_train']:.2f}x "
-        f"| {b['per_s_train_after_first'] / a['per_s_train_after_first']:.2f}x "
-        f"| {b['per_s_epoch'] / a['per_s_epoch']:.2f}x | |"
-    )
-    cases, sampling = record["cases"], record["sampling"]
-    default = cases[0]  # AGeDi at its default steps
-    lines += [
-        "",
-        "| case | network calls | samples | s | structures/s "
-        "| ms per call and structure | vs AGeDi default | vs AGeDi at equal calls "
-        "| other cores |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for case in cases:
-        s = sampling[case["name"]]
-        per_call = 1000 * s["seconds"] / (case["calls"] * s["n"])
-        speed = s["structures_per_s"]
-        versus = speed / sampling[default["name"]]["structures_per_s"]
-        equal = "–"
-        if case["tool"] == "asegen":
-            other = _partner(case, cases)
-            ratio = speed / sampling[other["name"]]["structures_per_s"]
-            equal = f"{ratio:.2f}x ({other['name']})"
-        lines.append(
-            f"| {case['name']} | {case['calls']} | {s['n']} | {s['seconds']:.1f} "
-            f"| {speed:.2f} | {per_call:.2f} | {versus:.2f}x | {equal} "
-            f"| {_others(record, 'sample-' + case['name'])} |"
-        )
-    lines += [
-        "",
-        "| case | valid | composition | unique (generated) | unique (relaxed) "
-        "| novel (relaxed) | E/atom <= max+0.02 | E/atom in range "
-        "| within 0.1 of hull | RMS disp. Å |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for case in cases:
-        q = record["quality"][case["name"]]
-        lines.append(
-            f"| {case['name']} | {_f(q['valid'])} | {_f(q['composition'])} "
-            f"| {_f(q['unique_generated'])} | {_f(q['unique_relaxed'])} "
-            f"| {_f(q['novel_relaxed'])} | {_f(q['e_below_max'])} "
-            f"| {_f(q['e_in_range'])} | {_f(q['stable'])} "
-            f"| {_f(q['rms_displacement'])} |"
-        )
-    lines += [
-        "",
-        "| case | valid and Cu4Au4 | Cu4Au4 samples | unique (generated) among them "
-        "| unique (relaxed) among them | novel (relaxed) among them | compositions |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for case in cases:
-        q = record["quality"][case["name"]]
-        formulas = ", ".join(f"{k} {v}" for k, v in q["formulas"].items())
-        lines.append(
-            f"| {case['name']} | {_f(q['valid_and_formula'])} | {q['formula_n']} "
-            f"| {_f(q['unique_generated_formula'])} "
-            f"| {_f(q['unique_relaxed_formula'])} "
-            f"| {_f(q['novel_relaxed_formula'])} | {formulas} |"
-        )
-    if record.get("profile"):
-        lines += [
-            "",
-            "| profile (one batch) | s | network s (calls) | neighbours s (calls) "
-            "| full searches | rest s |",
-            "|---|---|---|---|---|---|",
-        ]
-        for name, p in record["profile"].items():
-            rest = p["seconds"] - p["network"] - p["neighbours"]
-            lines.append(
-                f"| {name} | {p['seconds']:.1f} | {p['network']:.1f} "
-                f"({p['network_calls']}) | {p['neighbours']:.2f} ({p['nl_calls']}) "
-                f"| {p.get('full_searches', '–')} | {rest:.2f} |"
-            )
-    return "\n".join(lines) + "\n"
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
@@ -740,13 +638,25 @@ def parse_args(argv=None):
         epilog="\n".join(__doc__.splitlines()[2:]),
     )
     parser.add_argument("--anchor-python", help="python of AGeDi's own virtualenv")
-    parser.add_argument("--out", type=Path, default=Path("bench-out/diffusion-agedi"))
     parser.add_argument(
-        "--data", type=Path, help="folder with make_data.py's cuau8.h5 (else built)"
-    )
+        "--case", choices=list(CASES), default="cuau8",
+        help="set, request and noisers (agedi_cases.py)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--out", type=Path,
+        help="results folder (default bench-out/diffusion-agedi[-CASE])",
+    )  # fmt: skip
+    parser.add_argument(
+        "--data", type=Path,
+        help="folder of make_data.py's sets (CASE.h5, slab_template.h5); else built",
+    )  # fmt: skip
     parser.add_argument("--data-seed", type=int, default=0, help="make_data's --seed")
-    parser.add_argument("--small", action="store_true", help="smoke run, ~2 minutes")
-    parser.add_argument("--epochs", type=int, help="training epochs (default 100)")
+    parser.add_argument("--small", action="store_true", help="smoke run, minutes")
+    parser.add_argument(
+        "--epochs", type=int,
+        help="training epochs (default the case's: cuau8 100, cuau32 40, slab 20, "
+        "cluster8 100)",
+    )  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--samples", type=int, help="samples per case (default 64)")
@@ -786,7 +696,10 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.job is None and not args.report_only and not args.anchor_python:
         parser.error("--anchor-python is required")
-    args.epochs = args.epochs or (2 if args.small else 100)
+    if args.out is None:
+        suffix = "" if args.case == "cuau8" else f"-{args.case}"
+        args.out = Path(f"bench-out/diffusion-agedi{suffix}")
+    args.epochs = args.epochs or (2 if args.small else CASES[args.case].epochs)
     args.samples = args.samples or (8 if args.small else 64)
     return args
 
@@ -803,6 +716,7 @@ def main(argv=None):
     record["settings"] = {
         k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
     }
+    record["case"] = {"name": args.case} | asdict(bench.case)
     started = time.perf_counter()
     h5, xyz = bench.data()
     bench.versions()

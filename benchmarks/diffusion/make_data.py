@@ -157,6 +157,22 @@ def clusters(rng, count, sizes, name, au_fractions=None):
     return frames
 
 
+#: Every set by name, in the order of their random streams ``[seed, index]``.
+SETS = {
+    "cuau8": lambda rng, n: cuau_bulk(rng, n, (2, 1, 1), "cuau8"),
+    "cuau32": lambda rng, n: cuau_bulk(rng, n, (2, 2, 2), "cuau32"),
+    "slab": lambda rng, n: slabs(rng, n, "slab"),
+    "cluster8": lambda rng, n: clusters(rng, n, [8], "cluster8", (0.25, 0.5, 0.75)),
+    "cluster8_13": lambda rng, n: clusters(rng, n, range(8, 14), "cluster8_13"),
+}
+
+
+def build(name, count, seed=0):
+    """The first ``count`` structures of set ``name`` as ``main`` makes them."""
+    rng = np.random.default_rng([seed, list(SETS).index(name)])
+    return SETS[name](rng, count)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("data/diffusion"))
@@ -165,17 +181,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     counts = SMALL if args.small else FULL
     args.out.mkdir(parents=True, exist_ok=True)
-    makers = {
-        "cuau8": lambda rng, n: cuau_bulk(rng, n, (2, 1, 1), "cuau8"),
-        "cuau32": lambda rng, n: cuau_bulk(rng, n, (2, 2, 2), "cuau32"),
-        "slab": lambda rng, n: slabs(rng, n, "slab"),
-        "cluster8": lambda rng, n: clusters(rng, n, [8], "cluster8", (0.25, 0.5, 0.75)),
-        "cluster8_13": lambda rng, n: clusters(rng, n, range(8, 14), "cluster8_13"),
-    }
     timings = {}
-    for index, (name, make) in enumerate(makers.items()):
+    for name in SETS:
         start = time.perf_counter()
-        frames = make(np.random.default_rng([args.seed, index]), counts[name])
+        frames = build(name, counts[name], args.seed)
         write(args.out / f"{name}.h5", frames)
         timings[name] = round(time.perf_counter() - start, 1)
         e = [f.info["energy_per_atom"] for f in frames]

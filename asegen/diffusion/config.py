@@ -56,7 +56,8 @@ class DiffusionConfig:
     confinement
         ``[lo, hi]``: heights along the surface normal (Å) between which the
         surface noiser keeps mobile atoms; ``atoms.info["confinement"]`` of
-        a structure wins.
+        a structure wins. The model also keeps the windows relative to each
+        structure's highest fixed atom, for templates sampled without one.
     conditioning
         Properties to condition on, by name: ``"scalar"``, ``"integer"`` or
         ``{"kind": "integer", "classes": C}``; read from ``atoms.info[name]``

@@ -15,8 +15,10 @@ What a call needs follows from what the model generates:
   With a ``template``, these describe the atoms added to it.
 - a cell, unless the model generates cells (a given cell or a template's
   then wins) or the structures are molecules (gas phase).
-- for surface models, the confinement window (argument, else the
-  template's ``info["confinement"]``, else the training default).
+- for surface models, the confinement window: the argument, else the
+  template's ``info["confinement"]``, else the training window placed on the
+  template's highest atom (the offsets the model kept from its training
+  structures), else the training default.
 
 A missing or impossible requirement is one :class:`~asegen.errors.ConfigError`
 line naming it. Template atoms are held fixed throughout and returned
@@ -180,7 +182,9 @@ class DiffusionGenerator:
         template
             Structure whose atoms stay fixed; new atoms are appended.
         confinement
-            ``(lo, hi)`` heights (Å) for surface models.
+            ``(lo, hi)`` heights (Å) for surface models; default: the
+            template's ``info["confinement"]``, else the training window
+            above the template's highest atom (see the module docs).
         property
             Conditioning values by property name (raw units).
         guidance
@@ -366,6 +370,8 @@ class DiffusionGenerator:
             window = confinement
             if window is None and template is not None:
                 window = template.info.get(CONFINEMENT)
+                if window is None:
+                    window = process.window_above(template)
             window = process.confinement if window is None else window
             if window is None:
                 raise ConfigError(

@@ -2,7 +2,8 @@
 
 :class:`Process` is what a trained generator needs beyond the network's
 weights: one noiser per generated field, the normalisation of every
-conditioning property, the default confinement window and periodicity. It
+conditioning property, the default confinement window (absolute, and
+relative to the top of a template) and periodicity. It
 is fitted to the training structures once (:meth:`Process.fit`) and
 travels as plain data inside the score model's hyperparameters, so a run
 directory or checkpoint rebuilds the whole generator and nothing is
@@ -23,13 +24,17 @@ from asegen._structures import fixed_mask, property_value
 from asegen.diffusion.cell import CellNoiser
 from asegen.diffusion.config import FIELDS, DiffusionConfig
 from asegen.diffusion.noiser import Noiser
-from asegen.diffusion.positions import position_noiser, positions_from_hparams
+from asegen.diffusion.positions import (
+    CONFINEMENT,
+    position_noiser,
+    positions_from_hparams,
+)
 from asegen.diffusion.sde import VESDE, VPSDE
 from asegen.diffusion.types import TypeNoiser
 from asegen.errors import DataFormatError
 from asegen.graph import pair_list
 
-__all__ = ["FOCUS_SHARE", "FOCUS_WIDTH", "Process"]
+__all__ = ["FOCUS_SHARE", "FOCUS_WIDTH", "Process", "heights", "top_height"]
 
 #: Share of the training times drawn around :attr:`Process.focus`, and the
 #: width (in ``t``) of the normal they come from.
@@ -56,6 +61,12 @@ class Process:
         standardise values.
     confinement
         Default ``[lo, hi]`` of the surface noiser, or ``None``.
+    confinement_above
+        The training window relative to the top of the template: ``[a, b]``
+        such that the window is ``[top + a, top + b]``, with ``top`` the
+        height of the highest fixed atom (the median over the training
+        structures that have fixed atoms and a window), or ``None``. A
+        sample with a template and no window of its own gets it.
     t_min
         Smallest diffusion time.
     pbc
@@ -71,6 +82,7 @@ class Process:
     t_min: float = 1e-3
     pbc: tuple[bool, bool, bool] = (True, True, True)
     focus: float | None = None
+    confinement_above: list[float] | None = None
 
     @property
     def vocabulary(self) -> list[int]:
@@ -140,6 +152,9 @@ class Process:
             t_min=settings.t_min,
             pbc=_PBC[settings.noiser],
             focus=focus,
+            confinement_above=_window_above(structures, settings.confinement)
+            if settings.noiser == "surface"
+            else None,
         )
 
     def draw_time(self, generator: torch.Generator, *, train: bool) -> float:
@@ -164,6 +179,7 @@ class Process:
             "t_min": self.t_min,
             "pbc": list(self.pbc),
             "focus": self.focus,
+            "confinement_above": self.confinement_above,
         }
 
     @classmethod
@@ -187,7 +203,19 @@ class Process:
             t_min=float(hparams.get("t_min", 1e-3)),
             pbc=tuple(bool(p) for p in hparams.get("pbc", (True, True, True))),  # type: ignore[arg-type]
             focus=hparams.get("focus"),
+            confinement_above=hparams.get("confinement_above"),
         )
+
+    def window_above(self, template: Atoms) -> list[float] | None:
+        """Return the training window placed on ``template``'s highest atom.
+
+        ``None`` when the model has no relative window (a model trained
+        before it was stored, or without fixed atoms).
+        """
+        if self.confinement_above is None or not len(template):
+            return None
+        top = top_height(template, np.ones(len(template), dtype=bool))
+        return [top + float(offset) for offset in self.confinement_above]
 
     def standardise(self, name: str, value: float) -> float:
         """Return ``value`` of property ``name`` as the network reads it.
@@ -207,6 +235,42 @@ class Process:
                 f"got {value!r}"
             )
         return index
+
+
+def heights(atoms: Atoms) -> np.ndarray:
+    """Return each atom's height, Å along the surface normal, ``(N,)``.
+
+    The normal is that of the first two cell vectors, as the surface noiser
+    measures heights.
+    """
+    normal = np.cross(atoms.cell[0], atoms.cell[1])
+    return atoms.positions @ (normal / np.linalg.norm(normal))
+
+
+def top_height(atoms: Atoms, mask: np.ndarray) -> float:
+    """Return the :func:`heights` of the highest masked atom, Å."""
+    return float(heights(atoms)[mask].max())
+
+
+def _window_above(
+    structures: Sequence[Atoms], default: Sequence[float] | None
+) -> list[float] | None:
+    """Median training window relative to each structure's highest fixed atom.
+
+    From the structures that have fixed atoms, an in-plane cell and a window
+    (``info["confinement"]``, else ``default``); ``None`` when none has.
+    """
+    offsets = []
+    for atoms in structures:
+        fixed = fixed_mask(atoms)
+        window = atoms.info.get(CONFINEMENT, default)
+        plane = np.cross(atoms.cell[0], atoms.cell[1])
+        if window is None or not fixed.any() or not np.linalg.norm(plane) > 0:
+            continue
+        offsets.append(np.asarray(window, dtype=float) - top_height(atoms, fixed))
+    if not offsets:
+        return None
+    return [float(x) for x in np.median(np.stack(offsets), axis=0)]
 
 
 def _nearest_neighbour_distance(structures: Sequence[Atoms]) -> float | None:

@@ -158,6 +158,7 @@ def test_every_missing_or_impossible_requirement_is_one_line(bulk_generator):
     with pytest.raises(ConfigError, match="does not generate atom types"):
         no_types.sample(1, n_atoms=2, steps=1, progress=False)
     surface = generator(DiffusionConfig(noiser="surface"), slabs())
+    surface.process.confinement_above = None  # as a model with no fixed atoms
     plain = fcc111("Cu", size=(2, 2, 2), vacuum=6.0)
     with pytest.raises(ConfigError, match="needs the confinement window"):
         surface.sample(1, template=plain, formula="Cu", steps=1, progress=False)

@@ -449,6 +449,7 @@ class Bench:
         import make_data
 
         case, seed = self.case, self.args.data_seed
+        (self.out / "data").mkdir(parents=True, exist_ok=True)
         count = 30 if self.args.small else make_data.FULL[case.data]
         files = {
             case.data: self._built(
@@ -475,7 +476,6 @@ class Bench:
         if given is not None and given.exists() and not self.args.small:
             return given.resolve()
         h5 = self.out / "data" / f"{name}{'-small' if self.args.small else ''}.h5"
-        h5.parent.mkdir(parents=True, exist_ok=True)
         if not h5.exists():
             write_h5(h5, make())
         return h5

@@ -24,7 +24,11 @@ __all__ = ["convert"]
     help="ase.io format of IN (of every file in a folder); guessed when not given.",
 )
 @click.option(
-    "--append", is_flag=True, show_default=True, help="Add to an existing HDF5 OUT."
+    "--append",
+    is_flag=True,
+    show_default=True,
+    help="Add to an existing HDF5 OUT. Rerun after a kill to finish the append; "
+    "an IN appended before (same path, size and time) is skipped.",
 )
 @click.option(
     "--overwrite", is_flag=True, show_default=True, help="Replace an existing OUT."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -89,7 +90,10 @@ def convert(
     An append to an existing HDF5 ``target`` is all or nothing when it fails
     with an error, and resumable when the process is killed: the file notes the
     source and the count the append started from, and the same command run
-    again skips the source structures already appended and finishes it.
+    again skips the source structures already appended and finishes it. A
+    finished append stays recorded in the file, so the same command run once
+    more (the source unchanged: path, size, modification time) appends
+    nothing, with a warning.
 
     Parameters
     ----------
@@ -101,7 +105,7 @@ def convert(
         ``ase.io`` format names; guessed from the names when ``None``.
     append
         Add to an existing HDF5 ``target``; continue an interrupted append of
-        the same ``source``.
+        the same ``source``; skip a ``source`` appended to it before.
     overwrite
         Replace an existing ``target`` (in a folder: files of the same names).
     compression
@@ -166,23 +170,40 @@ def _append(
     compression: str | None,
     progress: bool,
 ) -> int:
-    """Append ``structures`` to ``target``, resuming an interrupted append of them."""
+    """Append ``structures`` to ``target``, resuming an interrupted append of them.
+
+    Skipped when ``target`` records a finished append of the same source.
+    """
     key = _source_key(source)
+    name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
     with H5Writer(target, append=True, compression=compression) as writer:
         note = writer.unfinished_append
-        if note is None:
+        noted = None if note is None else json.loads(note)
+        if noted is not None and noted["source"] != key:
+            raise DataFormatError(
+                f"{target} holds an unfinished append of "
+                f"{noted['source']['path']} (as it was then); finish it first "
+                f"with `asegen convert {noted['source']['path']} {target} "
+                "--append`, unchanged"
+            )
+        finished = writer.finished_append(name)
+        if finished is not None:
+            if noted is not None:  # killed after recording, before removing the note
+                writer.note_append(None)
+            done = json.loads(finished)
+            warnings.warn(
+                f"{source} was appended to {target} already (its structures "
+                f"{done['start']} to {done['stop'] - 1}); nothing appended. To "
+                "add its structures again, append a copy under another name",
+                UserWarning,
+                stacklevel=3,
+            )
+            return 0
+        if noted is None:
             start = len(writer)
             writer.note_append(json.dumps({"source": key, "start": start}))
         else:
-            noted = json.loads(note)
             start = noted["start"]
-            if noted["source"] != key:
-                raise DataFormatError(
-                    f"{target} holds an unfinished append of "
-                    f"{noted['source']['path']} (as it was then); finish it first "
-                    f"with `asegen convert {noted['source']['path']} {target} "
-                    "--append`, unchanged"
-                )
             warnings.warn(
                 f"continuing the interrupted append of {source} to {target}: its "
                 f"first {len(writer) - start} structures are there already",
@@ -197,7 +218,8 @@ def _append(
             writer._truncate(start)
             writer.note_append(None)
             raise
-        writer.note_append(None)
+        record = {"source": key, "start": start, "stop": len(writer)}
+        writer.finish_append(name, json.dumps(record))
     return images.count
 
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import h5py
 
 __all__ = [
+    "APPENDED_GROUP",
     "APPEND_ATTR",
     "COLUMN_GROUPS",
     "CORE_DATASETS",
@@ -62,6 +63,7 @@ FORMAT_NAME = "asegen-structures"
 FORMAT_VERSION = 1
 COUNT_ATTR = "n_structures"  # committed structure count, written last on every flush
 APPEND_ATTR = "unfinished_append"  # JSON (fixed-length bytes) of a running convert
+APPENDED_GROUP = "appended"  # its attributes: one record per finished convert --append
 HDF5_SUFFIXES = (".h5", ".hdf5")  # file names that mean asegen HDF5
 
 #: path -> (rows counted "per" structure or atom, dtype, shape of one row, unit)

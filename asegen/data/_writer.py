@@ -25,6 +25,7 @@ from ase import Atoms
 from asegen._version import __version__
 from asegen.data._layout import (
     APPEND_ATTR,
+    APPENDED_GROUP,
     COLUMN_GROUPS,
     CORE_DATASETS,
     COUNT_ATTR,
@@ -229,6 +230,26 @@ class H5Writer:
         else:
             attrs[APPEND_ATTR] = np.bytes_(note.encode())
         self._file.flush()
+
+    def finished_append(self, name: str) -> str | None:
+        """Return the record of the finished append ``name``; ``None`` if none."""
+        group = self._file.get(APPENDED_GROUP)
+        record = None if group is None else group.attrs.get(name)
+        return None if record is None else bytes(record).decode()
+
+    def finish_append(self, name: str, record: str) -> None:
+        """Store the record of a finished append, then remove its note, on disk now.
+
+        ``asegen convert --append`` records every source it appended (in the
+        attributes of group ``appended``, one per source), so that the same
+        command run again after the append finished skips it. The record is
+        flushed before the note goes: a process killed in between leaves a
+        note that the record shows finished.
+        """
+        group = self._file.require_group(APPENDED_GROUP)
+        group.attrs[name] = np.bytes_(record.encode())
+        self._file.flush()
+        self.note_append(None)
 
     def close(self) -> None:
         """Flush the queued structures and close the file."""

@@ -126,8 +126,9 @@ def test_convert_append_killed_resumes_without_duplicates(tmp_path):
 def test_convert_append_killed_at_random_moments_ends_exact(tmp_path):
     """``kill -9`` a real ``asegen convert --append`` at random moments, rerun.
 
-    Every rerun continues the killed append; the last one completes it: the
-    file holds the first structures and then each source structure once.
+    Every rerun continues the killed append, or finds it finished (a kill can
+    land after the last write) and appends nothing: the file holds the first
+    structures and then each source structure once.
     """
     source = tmp_path / "more.extxyz"
     ase.io.write(source, [make(k) for k in range(10, 4010)])
@@ -146,27 +147,82 @@ def test_convert_append_killed_at_random_moments_ends_exact(tmp_path):
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1
-        if process.wait(timeout=60) == 0 or _appended(target, 4010):
-            # finished (a kill can land after the last write): running the
-            # command again would append the source a second time, as asked
-            break
+        process.wait(timeout=60)
     assert kills, "no kill landed: the append finished too fast for the test"
-    if process.returncode != 0 and not _appended(target, 4010):
+    for _ in range(2):  # the first finishes what is left, the second finds it done
         final = subprocess.run(command, env=env, capture_output=True, text=True)
         assert final.returncode == 0, final.stderr
+    assert "wrote 0 structures" in final.stdout
+    assert "appended to" in final.stderr
     _check_sequence(target, 4010)  # complete, in order, no duplicates
     with h5py.File(target) as file:
         assert "unfinished_append" not in file.attrs
 
 
-def _appended(target, count):
-    """Whether ``target`` holds ``count`` structures and no unfinished append."""
-    try:
-        with h5py.File(target) as file:
-            done = "unfinished_append" not in file.attrs
-        return done and len(H5Dataset(target)) == count
-    except (OSError, DataFormatError):  # torn by the kill: the rerun mends it
-        return False
+def test_convert_append_run_again_after_it_finished_appends_nothing(tmp_path):
+    source = tmp_path / "more.extxyz"
+    ase.io.write(source, [make(k) for k in range(10, 40)])
+    target = tmp_path / "out.h5"
+    write(target, [make(k) for k in range(10)])
+    assert convert(source, target, append=True) == 30
+    with pytest.warns(UserWarning, match=r"appended to .* already \(its structures "
+                      r"10 to 39\); nothing appended"):  # fmt: skip
+        assert convert(source, target, append=True) == 0
+    _check_sequence(target, 40)
+    other = tmp_path / "other.extxyz"  # another source is appended as usual
+    ase.io.write(other, [make(k) for k in range(40, 45)])
+    assert convert(other, target, append=True) == 5
+    ase.io.write(source, [make(k) for k in range(45, 47)])  # the source changed
+    assert convert(source, target, append=True) == 2
+    _check_sequence(target, 47)
+
+
+KILL_POINTS = {  # where the child kills itself, after its last structure is written
+    "before the record": ("finish_append", "True"),
+    "between record and note": ("note_append", "args[0] is None"),
+    "after convert returned": (None, None),
+}
+KILLED_CHILD = """\
+import os
+import signal
+import asegen.data._writer as writer_module
+from asegen.data import convert
+{patch}
+convert({source!r}, {target!r}, append=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+DIE_FIRST = """\
+original = writer_module.H5Writer.{method}
+
+def die_first(self, *args):
+    if {when}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(self, *args)
+
+writer_module.H5Writer.{method} = die_first
+"""
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_convert_append_killed_after_its_last_write_is_not_repeated(tmp_path, point):
+    """A run killed once every structure is written is finished by a rerun,
+    which appends nothing, however far the kill let it record the end."""
+    source = tmp_path / "more.extxyz"
+    ase.io.write(source, [make(k) for k in range(10, 110)])
+    target = tmp_path / "out.h5"
+    write(target, [make(k) for k in range(10)])
+    method, when = KILL_POINTS[point]
+    patch = "" if method is None else DIE_FIRST.format(method=method, when=when)
+    child = KILLED_CHILD.format(patch=patch, source=str(source), target=str(target))
+    run = subprocess.run([sys.executable, "-c", child], check=False)
+    assert run.returncode == -signal.SIGKILL
+    assert len(H5Dataset(target)) == 110  # every structure written
+    with pytest.warns(UserWarning, match="already"):
+        assert convert(source, target, append=True) == 0
+    _check_sequence(target, 110)
+    with h5py.File(target) as file:
+        assert "unfinished_append" not in file.attrs
+        assert len(file["appended"].attrs) == 1
 
 
 def test_unfinished_append_of_another_source_is_refused(tmp_path):

@@ -37,7 +37,9 @@ __all__ = ["sample"]
 )
 @click.option(
     "--confinement", nargs=2, type=float, metavar="LO HI",
-    help="Heights (Å along the surface normal) for surface models.",
+    help="Heights (Å along the surface normal) for surface models.  [default: "
+    "the template's info['confinement'], else the model's window above the "
+    "template's highest atom]",
 )  # fmt: skip
 @click.option(
     "--property", "properties", multiple=True, metavar="NAME=VALUE",
@@ -81,7 +83,12 @@ def sample(model: Path | None, **options: Any) -> None:
 
     MODEL is a run directory, a checkpoint or the name of a bundled model
     (`asegen info NAME` shows its card); without it, the bundled Pd-O bulk
-    generator (pdo-bulk).
+    generator (pdo-bulk), or with --template the bundled generator of O on
+    Pd slabs (pdo-surface: the template's atoms stay, O atoms are added).
+
+    A surface model needs a window of heights for the new atoms: --confinement,
+    else the template's info['confinement'], else the model's training window
+    placed on the template's highest atom.
 
     Samples are appended to OUTPUT batch by batch, so an interrupted call
     keeps every finished batch; the same command then continues where it
@@ -97,6 +104,7 @@ def sample(model: Path | None, **options: Any) -> None:
       asegen sample --formula Pd4O4 -n 10 -o pdo.xyz
       asegen sample logs/version_0 --formula Pd4O4 -n 100 -o pdo.xyz
       asegen sample logs/version_0 --formula Cu8 --cell 7.2,7.2,7.2 --seed 1
+      asegen sample --template pd111.xyz --formula O2 -n 8 -o o_on_pd.xyz
       asegen sample slabs/version_0 --template slab.xyz --formula Pd2O2 \\
           --confinement 9.5 13.0 -o filled.xyz
       asegen sample logs/version_3 --formula Pd4O4 \\
@@ -106,7 +114,8 @@ def sample(model: Path | None, **options: Any) -> None:
     from asegen.diffusion.sampling import run_sampling
     from asegen.pretrained import DEFAULTS
 
-    model = model or Path(DEFAULTS["diffusion"])
+    if model is None:
+        model = Path(DEFAULTS["surface" if options["template"] else "diffusion"])
 
     written, total = run_sampling(model, progress=None, **options)
     click.echo(f"wrote {written} structures to {options['output']} ({total} in total)")

@@ -22,8 +22,9 @@ _HERE = Path(__file__).resolve().parent
 _MODEL = "model.pt"
 _CARD = "card.json"
 
-#: The bundled model each generator uses when no MODEL is given, by task.
-DEFAULTS = {"placer": "qm9", "diffusion": "pdo-bulk"}
+#: The bundled model each generator uses when no MODEL is given, by task:
+#: ``asegen sample`` takes ``"surface"`` with a template, else ``"diffusion"``.
+DEFAULTS = {"placer": "qm9", "diffusion": "pdo-bulk", "surface": "pdo-surface"}
 
 
 def available() -> dict[str, str]:

@@ -257,7 +257,8 @@ class DiffusionGenerator:
         of its tasks (the generator is pickled to it once). Every
         structure's ``info`` records ``generator``, ``seed``, ``batch``,
         ``batch_size``, ``steps``, ``guidance``, ``target_<name>`` of each
-        conditioning value and ``sample``, its index ``i``.
+        conditioning value, ``sample``, its index ``i``, and for surface
+        models the window it was drawn in, ``confinement``.
         """
         for name, value in (
             ("n_samples", n_samples),
@@ -277,10 +278,12 @@ class DiffusionGenerator:
             min(batch_size, n_samples - lo) for lo in range(0, n_samples, batch_size)
         ]
         todo = [k for k in range(start, len(counts)) if part is None or part.owns(k)]
-        targets = {
+        recorded: dict[str, Any] = {
             f"target_{name}": float(value)
             for name, value in (request.get("property") or {}).items()
         }
+        if CONFINEMENT in labels:  # the window used, wherever it came from
+            recorded[CONFINEMENT] = labels[CONFINEMENT][0].tolist()
         infos = [
             {
                 "generator": "diffusion",
@@ -289,7 +292,7 @@ class DiffusionGenerator:
                 "batch_size": batch_size,
                 "steps": steps,
                 "guidance": guidance,
-                **targets,
+                **recorded,
             }
             for k in todo
         ]
@@ -383,7 +386,9 @@ class DiffusionGenerator:
                     f"the confinement window {list(window)} is not (lo, hi) with "
                     "lo < hi in Å along the surface normal"
                 )
-            labels[CONFINEMENT] = torch.tensor([list(map(float, window))])
+            labels[CONFINEMENT] = torch.tensor(
+                [list(map(float, window))], dtype=torch.float64
+            )
         for name in process.properties:
             value = float("nan")
             if property and name in property:

@@ -77,6 +77,7 @@ def test_a_template_alone_gets_the_training_window_on_its_top():
     top = high.positions[:, 2].max()
     out = gen.sample(6, template=high, formula="Au", **OPTIONS)
     z = np.concatenate([added_heights(a, high) for a in out])
+    assert out[0].info["confinement"] == pytest.approx([top + 1.0, top + 4.0])
     assert (z >= top + 1.0 - 1e-4).all()
     assert (z <= top + 4.0 + 1e-4).all()
     assert z.min() > max(a.info["confinement"][1] for a in training_slabs())

@@ -59,7 +59,9 @@ def strain_positions_and_cell(
         The deformed ``(N, 3)`` positions and ``(S, 3, 3)`` cells.
     """
     sym = 0.5 * (strain + strain.transpose(-1, -2))  # (S, 3, 3)
-    positions = positions + torch.einsum("na,nab->nb", positions, sym[batch])  # (N, 3)
+    # index_select, not sym[batch]: its backward is a plain index_add
+    per_atom = sym.index_select(0, batch)  # (N, 3, 3)
+    positions = positions + torch.einsum("na,nab->nb", positions, per_atom)  # (N, 3)
     cell = cell + cell @ sym  # (S, 3, 3)
     return positions, cell
 

@@ -25,7 +25,14 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-__all__ = ["Triplets", "angle_cosines", "bond_angle_cosines", "line_graph", "triplets"]
+__all__ = [
+    "Triplets",
+    "angle_cosines",
+    "bond_angle_cosines",
+    "line_graph",
+    "line_graph_compact",
+    "triplets",
+]
 
 Join = Literal["source", "line"]
 
@@ -89,9 +96,10 @@ def triplets(
     """
     if join == "line" and shifts is None and not keep_degenerate:
         raise ValueError("join='line' needs shifts to find reverse edges")
-    a, b = _edge_pairs(
+    edges, a, b = _edge_pairs(
         edge_index, n_atoms, join == "line", edge_mask, shifts, keep_degenerate
     )
+    a, b = edges[a], edges[b]
     return Triplets(edge_a=a, edge_b=b, centre=edge_index[0][b], join=join)
 
 
@@ -105,6 +113,27 @@ def line_graph(
     """Return the ``(edge_a, edge_b)`` pairs of the ``"line"`` join (TorchScript-ready).
 
     The same pairs as :func:`triplets` with ``join="line"``, as two tensors.
+    """
+    edges, a, b = _edge_pairs(
+        edge_index, n_atoms, True, edge_mask, shifts, keep_degenerate
+    )
+    return edges[a], edges[b]
+
+
+def line_graph_compact(
+    edge_index: Tensor,
+    n_atoms: int,
+    edge_mask: Tensor,
+    shifts: Tensor,
+    keep_degenerate: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Return the allowed edges and the pairs of :func:`line_graph` among them.
+
+    ``(edges, a, b)``: ``edges`` the ``(A,)`` ids of the edges where
+    ``edge_mask`` holds, ``a`` and ``b`` ``(T,)`` positions in ``edges``, so
+    that ``edges[a], edges[b]`` is what :func:`line_graph` returns. A network
+    that passes messages on the line graph computes them for the ``A``
+    allowed edges only (TorchScript-ready).
     """
     return _edge_pairs(edge_index, n_atoms, True, edge_mask, shifts, keep_degenerate)
 
@@ -133,11 +162,24 @@ def angle_cosines(vectors: Tensor, trip: Triplets, *, eps: float = 1e-12) -> Ten
     return bond_angle_cosines(va, vectors[trip.edge_b], eps)
 
 
-def bond_angle_cosines(u: Tensor, v: Tensor, eps: float = 1e-12) -> Tensor:
-    """Return the cosines between rows of ``u`` and ``v`` (``(T, 3)`` each), clamped."""
-    norms = torch.linalg.vector_norm(u, dim=1).clamp_min(
-        eps
-    ) * torch.linalg.vector_norm(v, dim=1).clamp_min(eps)
+def bond_angle_cosines(
+    u: Tensor,
+    v: Tensor,
+    eps: float = 1e-12,
+    lengths: tuple[Tensor, Tensor] | None = None,
+) -> Tensor:
+    """Return the cosines between rows of ``u`` and ``v`` (``(T, 3)`` each), clamped.
+
+    ``lengths`` are the ``(T,)`` norms of ``u`` and ``v`` when the caller has
+    them already (the edge lengths of a graph), which saves computing them
+    and differentiating them again.
+    """
+    if lengths is None:
+        lengths = (
+            torch.linalg.vector_norm(u, dim=1),
+            torch.linalg.vector_norm(v, dim=1),
+        )
+    norms = lengths[0].clamp_min(eps) * lengths[1].clamp_min(eps)
     return ((u * v).sum(dim=1) / norms).clamp(-1.0, 1.0)
 
 
@@ -148,7 +190,8 @@ def _edge_pairs(
     edge_mask: Tensor | None,
     shifts: Tensor | None,
     keep_degenerate: bool,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Return the allowed edge ids and the pairs among them, as positions in those."""
     src, dst = edge_index[0], edge_index[1]
     edges = torch.arange(src.shape[0], device=src.device)
     if edge_mask is not None:
@@ -156,16 +199,16 @@ def _edge_pairs(
     key_b = src[edges]
     key_a = dst[edges] if line else key_b
     a, b = _pairs_with_equal_keys(key_a, key_b, n_atoms)
-    a, b = edges[a], edges[b]
     if not keep_degenerate:
         if not line:
             keep = a != b
         else:
             assert shifts is not None
-            same_bond = (dst[b] == src[a]) & (shifts[b] == -shifts[a]).all(dim=1)
+            ea, eb = edges[a], edges[b]
+            same_bond = (dst[eb] == src[ea]) & (shifts[eb] == -shifts[ea]).all(dim=1)
             keep = ~same_bond
         a, b = a[keep], b[keep]
-    return a, b
+    return edges, a, b
 
 
 def _pairs_with_equal_keys(

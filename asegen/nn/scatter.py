@@ -7,6 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from asegen.nn.norm import LEAN_MIN_ELEMENTS
+
 __all__ = ["scatter_mean", "scatter_sum"]
 
 
@@ -16,7 +18,9 @@ def scatter_sum(values: Tensor, index: Tensor, size: int) -> Tensor:
     Differentiable to any order. Unlike a bare ``index_add``, whose backward
     keeps ``values`` alive only to read its shape, the autograd graph holds
     just ``index``: for a network that sums messages over every edge this
-    halves the memory of a force evaluation.
+    halves the memory of a force evaluation. ``values`` of fewer than
+    :data:`~asegen.nn.norm.LEAN_MIN_ELEMENTS` elements take the bare
+    ``index_add``, which is faster per call.
     """
     if torch.jit.is_scripting():
         return _index_add(values, index, size)
@@ -31,6 +35,8 @@ def _index_add(values: Tensor, index: Tensor, size: int) -> Tensor:
 
 @torch.jit.unused
 def _scatter_sum_autograd(values: Tensor, index: Tensor, size: int) -> Tensor:
+    if values.numel() < LEAN_MIN_ELEMENTS:  # here: TorchScript reads no global int
+        return _index_add(values, index, size)
     return _ScatterSum.apply(values, index, size)
 
 

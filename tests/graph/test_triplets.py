@@ -6,6 +6,7 @@ import torch
 from ase.build import bulk, molecule
 
 from asegen.graph import angle_cosines, atoms_to_graph, edge_vectors, triplets
+from asegen.graph.triplets import line_graph, line_graph_compact
 
 
 def small_systems():
@@ -120,3 +121,16 @@ def test_cosine_gradient_is_finite_for_coincident_atoms():
 def test_line_join_needs_shifts():
     with pytest.raises(ValueError, match="shifts"):
         triplets(torch.tensor([[0, 1], [1, 0]]), 2, join="line")
+
+
+@pytest.mark.parametrize("keep_degenerate", [False, True])
+def test_line_graph_compact_indexes_the_allowed_edges(keep_degenerate):
+    graph = atoms_to_graph(small_systems(), cutoff=3.2, dtype=torch.float64)
+    mask = edge_vectors(graph).norm(dim=1) <= 2.6
+    args = (graph.edge_index, len(graph.numbers), mask, graph.shifts, keep_degenerate)
+    edges, a, b = line_graph_compact(*args)
+    assert torch.equal(edges, torch.nonzero(mask)[:, 0])
+    assert 0 < len(edges) < len(mask)
+    edge_a, edge_b = line_graph(*args)
+    assert torch.equal(edges[a], edge_a)
+    assert torch.equal(edges[b], edge_b)

@@ -7,9 +7,12 @@ from ase import Atoms
 from ase.build import bulk
 from calculator_factories import ALIGNN_COMPATIBLE, alignn_calculator, alignn_model
 
+import asegen.nn.norm
+import asegen.nn.scatter
 from asegen.errors import ConfigError
 from asegen.graph import atoms_to_graph
 from asegen.models.alignn import ALIGNNConfig
+from asegen.models.alignn.network import EdgeGatedConv
 from asegen.models.potential import predict
 from asegen.testing import assert_forces_match_fd, assert_stress_matches_fd
 
@@ -126,8 +129,10 @@ def test_training_mode_keeps_the_graph_for_force_losses():
     assert not predict(model, graph)["forces"].requires_grad
 
 
-def test_training_and_eval_modes_give_the_same_force_loss_gradients():
+def test_training_and_eval_modes_give_the_same_force_loss_gradients(monkeypatch):
     """Training runs the plain LayerNorm, eval the recomputing one: same maths."""
+    for module in (asegen.nn.norm, asegen.nn.scatter):  # recompute at any size
+        monkeypatch.setattr(module, "LEAN_MIN_ELEMENTS", 0)
     model = alignn_model().double()
     atoms = silicon(5.43)
     atoms.rattle(0.05, seed=1)
@@ -201,3 +206,27 @@ def test_calculator_applies_the_models_cutoff_extra():
     assert energy(calc, atoms) == pytest.approx(expected, rel=1e-12)
     atoms.calc = calc
     assert np.abs(atoms.get_forces()).max() > 0  # the grown pair is seen
+
+
+@pytest.mark.parametrize("aggregation", ["sum", "mean"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_convolution_on_the_active_nodes_equals_the_full_one(aggregation, weighted):
+    """Nodes outside ``active`` send and receive nothing: same values, same grads."""
+    torch.manual_seed(0)
+    conv = EdgeGatedConv(4, aggregation).double().eval()
+    x = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)  # 6 nodes
+    y = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)  # 5 edges
+    active = torch.tensor([1, 3, 4])
+    src, dst = torch.tensor([0, 1, 2, 2, 0]), torch.tensor([1, 1, 0, 2, 2])
+    weight = torch.rand(5, dtype=torch.float64) if weighted else None
+
+    def run(*args):
+        x_new, y_new = conv(x, y, *args)
+        sums = (x_new.sin().sum() + y_new.cos().sum(),)
+        return [x_new, y_new, *torch.autograd.grad(sums, [x, y])]
+
+    got = run(src, dst, weight, True, active)
+    want = run(active[src], active[dst], weight, True, None)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(got[0][0], x[0])  # inactive nodes are still updated

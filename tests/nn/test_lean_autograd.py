@@ -4,8 +4,17 @@ import pytest
 import torch
 from torch.nn import functional
 
+import asegen.nn.norm
+import asegen.nn.scatter
 from asegen.nn import scatter_sum
-from asegen.nn.norm import layer_norm_silu
+from asegen.nn.norm import LEAN_MIN_ELEMENTS, layer_norm_silu
+
+
+@pytest.fixture(autouse=True)
+def lean_for_every_size(monkeypatch):
+    """The tests check the lean path on small tensors: take it at any size."""
+    for module in (asegen.nn.norm, asegen.nn.scatter):
+        monkeypatch.setattr(module, "LEAN_MIN_ELEMENTS", 0)
 
 
 def _reference_norm_silu(u, weight, bias):
@@ -108,3 +117,16 @@ def test_the_autograd_graph_keeps_less_than_the_plain_ops():
     plain = _saved_bytes(lambda v: _reference_scatter(v * 2, index, 10), values)
     lean = _saved_bytes(lambda v: scatter_sum(v * 2, index, 10), values)
     assert lean <= plain - values.numel() * values.element_size()
+
+
+@pytest.mark.parametrize("rows", [8, LEAN_MIN_ELEMENTS // 4])
+def test_small_tensors_take_the_plain_ops_large_ones_the_lean(rows, monkeypatch):
+    for module in (asegen.nn.norm, asegen.nn.scatter):  # the real threshold
+        monkeypatch.setattr(module, "LEAN_MIN_ELEMENTS", LEAN_MIN_ELEMENTS)
+    u = torch.randn(rows, 4, requires_grad=True)
+    weight, bias = torch.ones(4), torch.zeros(4)
+    norm = layer_norm_silu(u, weight, bias, 1e-5).grad_fn
+    summed = scatter_sum(u * 2, torch.zeros(rows, dtype=torch.int64), 1).grad_fn
+    lean = rows * 4 >= LEAN_MIN_ELEMENTS
+    assert (type(norm).__name__ == "_LayerNormSiLUBackward") == lean
+    assert (type(summed).__name__ == "_ScatterSumBackward") == lean

@@ -33,10 +33,11 @@ import numpy as np
 import torch
 from ase.data import chemical_symbols
 from torch import Tensor, nn
+from torch.nn import functional
 
 from asegen._config import from_dict
 from asegen.graph import AtomsGraph, edge_vectors
-from asegen.graph.triplets import bond_angle_cosines, line_graph
+from asegen.graph.triplets import bond_angle_cosines, line_graph_compact
 from asegen.models.alignn import compat as alignn_compat
 from asegen.models.alignn.config import ALIGNNConfig
 from asegen.models.alignn.features import alignn_element_table
@@ -66,6 +67,12 @@ class EdgeGatedConv(nn.Module):
     The four maps that act on nodes (``W_gs``, ``W_msg``, ``W_gt``,
     ``W_self``, in that order) are one ``Linear(H, 4H)``: one matrix product
     instead of four, which matters for small structures.
+
+    With ``active`` (the ``(A,)`` nodes that send or receive messages, ``src``
+    and ``dst`` then positions in it), the three message maps act on those
+    nodes only and the others get ``x' = x + SiLU(LN(W_self x))``, as without
+    it: on the line graph, bonds longer than the three-body cutoff take part
+    in no angle, and in a radius graph they are most of the nodes.
     """
 
     def __init__(self, features: int, aggregation: str) -> None:
@@ -85,13 +92,21 @@ class EdgeGatedConv(nn.Module):
         dst: Tensor,
         weight: Tensor | None = None,
         update_edges: bool = True,
+        active: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Return updated node and edge features (edges unchanged if not wanted)."""
-        # (N, H) each: gate_source | message | gate_target | self; split (not
-        # sliced) so the backward pass concatenates instead of zero-filling.
-        gate_source, message, gate_target, own = self.node_linear(x).split(
-            x.shape[1], dim=1
-        )
+        h = x.shape[1]
+        if active is None:
+            # (N, H) each: gate_source | message | gate_target | self; split (not
+            # sliced) so the backward pass concatenates instead of zero-filling.
+            gate_source, message, gate_target, own = self.node_linear(x).split(h, dim=1)
+        else:
+            weights, bias = self.node_linear.weight, self.node_linear.bias
+            senders = x.index_select(0, active)  # (A, H)
+            gate_source, message, gate_target = functional.linear(
+                senders, weights[: 3 * h], bias[: 3 * h]
+            ).split(h, dim=1)  # (A, H) each
+            own = functional.linear(x, weights[3 * h :], bias[3 * h :])  # (N, H)
         m = (
             gate_source.index_select(0, src)
             + gate_target.index_select(0, dst)
@@ -100,12 +115,15 @@ class EdgeGatedConv(nn.Module):
         gate = torch.sigmoid(m)
         if weight is not None:
             gate = gate * weight[:, None]
-        summed = scatter_sum(gate * message.index_select(0, src), dst, x.shape[0])
+        rows = message.shape[0]
+        summed = scatter_sum(gate * message.index_select(0, src), dst, rows)
         if self.aggregation == "mean":
-            summed = summed / (scatter_sum(gate, dst, x.shape[0]) + 1e-6)  # alignn's
+            summed = summed / (scatter_sum(gate, dst, rows) + 1e-6)  # alignn's
+        # (N, H); the inactive nodes receive nothing
+        u = own + summed if active is None else own.index_add(0, active, summed)
         nodes, edges = self.norm_nodes, self.norm_edges
         lean = not self.training  # recomputing saves nothing in force training
-        x = x + layer_norm_silu(own + summed, nodes.weight, nodes.bias, self.eps, lean)
+        x = x + layer_norm_silu(u, nodes.weight, nodes.bias, self.eps, lean)
         if update_edges:
             y = y + layer_norm_silu(m, edges.weight, edges.bias, self.eps, lean)
         return x, y
@@ -309,14 +327,32 @@ class ALIGNN(AtomisticModel):
         shifts
             ``(E, 3)`` image shifts (to recognise reverse edges).
         """
-        src, dst = edge_index[0], edge_index[1]
         d = torch.linalg.vector_norm(vectors, dim=1)  # (E,)
+        return self._node_states(numbers, vectors, d, edge_index, shifts)
+
+    def _node_states(
+        self,
+        numbers: Tensor,
+        vectors: Tensor,
+        d: Tensor,
+        edge_index: Tensor,
+        shifts: Tensor,
+    ) -> Tensor:
+        """:meth:`node_states` given the ``(E,)`` edge lengths ``d`` too."""
+        src, dst = edge_index[0], edge_index[1]
         allowed = d.detach() <= self.three_body_cutoff
-        edge_a, edge_b = line_graph(
+        bonds, pair_a, pair_b = line_graph_compact(
             edge_index, numbers.shape[0], allowed, shifts, self.keep_degenerate
-        )  # (T,), (T,)
+        )  # (A,) edges within the three-body cutoff; (T,), (T,) positions in it
+        edge_a, edge_b = bonds.index_select(0, pair_a), bonds.index_select(0, pair_b)
+        # the line graph's messages run on the A bonds (all edges: no subset)
+        active: Tensor | None = bonds if bonds.shape[0] < d.shape[0] else None
+        if active is None:
+            pair_a, pair_b = edge_a, edge_b
         cos = bond_angle_cosines(
-            -vectors.index_select(0, edge_a), vectors.index_select(0, edge_b)
+            -vectors.index_select(0, edge_a),
+            vectors.index_select(0, edge_b),
+            lengths=(d.index_select(0, edge_a), d.index_select(0, edge_b)),
         )  # (T,)
 
         x = self.atom_embedding(self.species(numbers).to(vectors.dtype))  # (N, H)
@@ -343,7 +379,9 @@ class ALIGNN(AtomisticModel):
         for k, layer in enumerate(self.alignn_layers):
             x, m = layer.atom_conv(x, y, src, dst, edge_weight, True)
             # the angle features of the last block are never read
-            y, z = layer.bond_conv(m, z, edge_a, edge_b, triplet_weight, k < last)
+            y, z = layer.bond_conv(
+                m, z, pair_a, pair_b, triplet_weight, k < last, active
+            )
         last = len(self.gcn_layers) - 1
         for k, layer in enumerate(self.gcn_layers):
             x, y = layer(x, y, src, dst, edge_weight, k < last)
@@ -362,16 +400,15 @@ class ALIGNN(AtomisticModel):
         ``atoms_in_structure`` is the ``(N,)`` atom count of each atom's
         structure (used when ``energy_mult_natoms`` is off).
         """
-        x = self.node_states(numbers, vectors, edge_index, shifts)
-        return self._energies_from_states(
-            numbers, x, vectors, edge_index, atoms_in_structure
-        )
+        d = torch.linalg.vector_norm(vectors, dim=1)  # (E,)
+        x = self._node_states(numbers, vectors, d, edge_index, shifts)
+        return self._energies_from_states(numbers, x, d, edge_index, atoms_in_structure)
 
     def _energies_from_states(
         self,
         numbers: Tensor,
         x: Tensor,
-        vectors: Tensor,
+        d: Tensor,
         edge_index: Tensor,
         atoms_in_structure: Tensor,
     ) -> Tensor:
@@ -379,9 +416,7 @@ class ALIGNN(AtomisticModel):
         if not self.energy_mult_natoms:
             energies = energies / atoms_in_structure.to(x.dtype)
         energies = energies + self.reference_energies[numbers].to(x.dtype)
-        return energies + self._pair_energies(
-            numbers, torch.linalg.vector_norm(vectors, dim=1), edge_index
-        )
+        return energies + self._pair_energies(numbers, d, edge_index)
 
     def _pair_energies(self, numbers: Tensor, d: Tensor, edge_index: Tensor) -> Tensor:
         """Per-atom share of the short-range penalty and ZBL terms (eV)."""
@@ -402,7 +437,8 @@ class ALIGNN(AtomisticModel):
     def forward(self, graph: AtomsGraph) -> dict[str, Tensor]:
         """Return graph outputs, and energy and per-atom energies for a potential."""
         vectors = edge_vectors(graph)  # (E, 3)
-        x = self.node_states(graph.numbers, vectors, graph.edge_index, graph.shifts)
+        d = torch.linalg.vector_norm(vectors, dim=1)  # (E,)
+        x = self._node_states(graph.numbers, vectors, d, graph.edge_index, graph.shifts)
         cfg = self.config
         n_structures = graph.n_structures
         out: dict[str, Tensor] = {}
@@ -419,7 +455,7 @@ class ALIGNN(AtomisticModel):
             out["additional"] = self.fc_additional(mean_x)
         if self.predicts_energy:
             energies = self._energies_from_states(
-                graph.numbers, x, vectors, graph.edge_index, graph.n_atoms[graph.batch]
+                graph.numbers, x, d, graph.edge_index, graph.n_atoms[graph.batch]
             )
             out["energies"] = energies
             out["energy"] = scatter_sum(energies, graph.batch, n_structures)

@@ -175,7 +175,7 @@ def _append(
     Skipped when ``target`` records a finished append of the same source.
     """
     key = _source_key(source)
-    name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+    name = _digest(key)
     with H5Writer(target, append=True, compression=compression) as writer:
         note = writer.unfinished_append
         noted = None if note is None else json.loads(note)
@@ -224,12 +224,29 @@ def _append(
 
 
 def _source_key(source: Path) -> dict[str, object]:
-    """Return what identifies a source between runs: path, a file's size and time."""
+    """Return what identifies a source between runs.
+
+    Its path and a file's size and modification time; for a folder, a digest
+    of the names, sizes and times of its files, so that a folder with a file
+    added, removed or changed is another source.
+    """
     status = source.stat()
     key: dict[str, object] = {"path": str(source.resolve())}
     if source.is_file():
         key.update(size=status.st_size, mtime_ns=status.st_mtime_ns)
+    else:
+        files = sorted(
+            (item.name, item.stat().st_size, item.stat().st_mtime_ns)
+            for item in source.iterdir()
+            if item.is_file()
+        )
+        key["files"] = _digest(files)
     return key
+
+
+def _digest(value: object) -> str:
+    """Return a short hex digest of ``value``'s JSON."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def _skip(structures: Iterable[Atoms], count: int) -> Iterable[Atoms]:

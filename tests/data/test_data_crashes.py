@@ -177,6 +177,22 @@ def test_convert_append_run_again_after_it_finished_appends_nothing(tmp_path):
     _check_sequence(target, 47)
 
 
+def test_convert_append_of_a_folder_is_skipped_until_its_files_change(tmp_path):
+    folder = tmp_path / "structures"
+    folder.mkdir()
+    for k in (10, 11):
+        ase.io.write(folder / f"{k}.extxyz", make(k))
+    target = tmp_path / "out.h5"
+    write(target, [make(k) for k in range(10)])
+    assert convert(folder, target, append=True) == 2
+    with pytest.warns(UserWarning, match="already"):
+        assert convert(folder, target, append=True) == 0
+    _check_sequence(target, 12)
+    ase.io.write(folder / "12.extxyz", make(12))  # another source now: appended whole
+    assert convert(folder, target, append=True) == 3
+    assert len(H5Dataset(target)) == 15
+
+
 KILL_POINTS = {  # where the child kills itself, after its last structure is written
     "before the record": ("finish_append", "True"),
     "between record and note": ("note_append", "args[0] is None"),

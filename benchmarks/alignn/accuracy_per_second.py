@@ -31,7 +31,8 @@ largest test structure is measured, the two sides alternated.
 Datasets: ``cuau``, the bundled EMT Cu–Au set (examples/data/cu_au_emt.xyz,
 160/20/20 in file order); ``pdo``, the periodic bulk structures of the bundled
 CHGNet Pd–O set (examples/data/pdo: slabs and clusters carry no stress and
-alignn's id_prop format needs one on every record), capped by ``--pdo-train``;
+alignn's id_prop format needs one on every record), ``--pdo-train`` of them
+spread evenly over the file (it is ordered by composition: Pd, PdO, PdO2);
 ``pdofull``, the whole Pd–O set (bulk, slabs, clusters; training and
 validation structures evenly spread over the files up to the caps, every test
 structure), for asegen sides only, with the test MAEs of the final models per
@@ -102,13 +103,16 @@ def prepare(dataset: str, folder: Path, args) -> dict:
         caps = {"train": args.pdo_train, "val": args.pdo_train // 10, "test": 100}
         frames, counts = [], {}
         for split, cap in caps.items():
-            bulk = [
-                atoms
-                for atoms in asegen.data.read(
-                    ROOT / f"examples/data/pdo/pdo_{split}.h5"
-                )
-                if atoms.pbc.all() and "stress" in atoms.calc.results
-            ][:cap]
+            bulk = thin(
+                [
+                    atoms
+                    for atoms in asegen.data.read(
+                        ROOT / f"examples/data/pdo/pdo_{split}.h5"
+                    )
+                    if atoms.pbc.all() and "stress" in atoms.calc.results
+                ],
+                cap,
+            )
             frames += bulk
             counts[split] = len(bulk)
     folder.mkdir(parents=True, exist_ok=True)
@@ -228,7 +232,8 @@ def train_pair(dataset: str, seed: int, work: Path, counts: dict, args) -> dict:
     stop.set()
     for thread in threads:
         thread.join()
-    result = {"dataset": dataset, "seed": seed, "counts": counts, "sides": args.sides}
+    result = {"dataset": dataset, "seed": seed, "counts": counts,
+              "sides": args.sides, "budget": args.budget}  # fmt: skip
     for side, run in runs.items():
         log = (run.parent / f"{run.name}.log").read_text()
         if side == ANCHOR:
@@ -446,7 +451,9 @@ def report(results: list[dict], out: Path, args) -> None:
     )
     palette = iter(["tab:blue", "tab:green", "tab:red", "tab:purple"])
     colours = {ANCHOR: "tab:orange"}
-    print(f"budget per side: {args.budget:.0f} s; one thread per side, all at once")
+    budgets = sorted({r.get("budget", args.budget) for r in results})
+    print(f"budget per side: {' / '.join(f'{b:.0f}' for b in budgets)} s; one "
+          "thread per side, all at once")  # fmt: skip
     print()
     print("| data | seed | side | epochs | structures/s | final test MAE E (meV/atom) "
           "| final test MAE F (meV/Å) | one evaluation ms | MD step ms |")  # fmt: skip
@@ -458,11 +465,12 @@ def report(results: list[dict], out: Path, args) -> None:
                 s = r[side]
                 curve = np.array(s["curve"])
                 label = name(r, side)
-                colour = colours.setdefault(label, next(palette))
+                if label not in colours:
+                    colours[label] = next(palette)
                 for row, unit in ((0, 1), (1, 2)):
                     axes[row, column].plot(
                         curve[:, 0] / 60, curve[:, unit] * 1e3, "o-", ms=3,
-                        color=colour, alpha=0.8,
+                        color=colours[label], alpha=0.8,
                         label=None if label in labelled else label,
                     )  # fmt: skip
                 labelled.add(label)

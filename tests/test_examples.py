@@ -72,6 +72,16 @@ def test_sample_pdo_makes_and_evaluates_pd4o4():
     assert "E/atom relaxed, mean (eV)" in out
 
 
+def test_sample_surface_puts_o_inside_the_window_of_the_bundled_model():
+    out = run("examples/sample_surface.py", "--small")
+    lo, hi = (float(x) for x in re.findall(r"[-+]\d+\.\d+", out.splitlines()[0]))
+    assert (lo, hi) == (-0.6, 2.5)  # the window pdo-surface keeps, on the slab's top
+    heights = [float(x) for x in re.findall(r"(-?\d+\.\d+)[,\]]", out)]
+    assert len(heights) == 4  # 2 samples x O2
+    assert all(lo <= h <= hi for h in heights)
+    assert out.count("relaxed E = -") == 2
+
+
 def test_train_alignn_trains_and_reports_held_out_errors(tmp_path):
     out = run(EXAMPLES / "train_alignn.py", "--small", "--out", "logs", cwd=tmp_path)
     assert (tmp_path / "logs" / "version_0" / "checkpoints" / "best.pt").is_file()

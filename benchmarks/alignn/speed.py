@@ -5,10 +5,16 @@ weights (alignn's ``alignn_atomwise_pure``, ``torch.manual_seed(0)``); asegen
 loads the same weights with ``ALIGNNCalculator.from_alignn`` (identical graph
 and network), and also runs its default model (gated sum, smooth cutoffs,
 radius graph, cutoff 5 Å) of the same widths. Si diamond 8-atom cells repeated
-k^3 and fcc Cu 5^3; before every call positions are reset and rattled by
+k^3 and fcc Cu 5^3, and the small cells of the bundled data (``CuAu8``,
+``CuAu16``, ``CuAu32``: the first cell of that size holding both elements in
+``examples/data/cu_au_emt.xyz``; ``PdO16``: the PdO seed of
+``examples/data/pdo_seeds.xyz``); before every call positions are reset and rattled by
 N(0, 0.02 Å). "EFS" is ``get_potential_energy(); get_forces(); get_stress()``,
-"single" one ``calculate`` of all three. Medians of 5 after 2 warm-ups, each
-system in a fresh process; MD: Si64, VelocityVerlet 1 fs, 300 K start.
+"single" one ``calculate`` of all three; "CPU ms" its process CPU time, which
+a busy machine inflates less than the wall time. Medians of 5 (``--repeats``)
+after 2 warm-ups, each system in a fresh process (``--rounds`` alternates the
+sides several times and takes medians over the processes); MD: Si64 (or
+``--md-system``), VelocityVerlet 1 fs, 300 K start.
 
     python benchmarks/alignn/speed.py --anchor-python ALIGNN_VENV/bin/python
 """
@@ -38,10 +44,27 @@ SYSTEMS = {
     "Cu500": ("Cu", 5),
     "Si4096": ("Si", 8),
 }
+#: Small cells of the bundled data sets: (file under examples/data, atoms).
+SMALL_CELLS = {
+    "CuAu8": ("cu_au_emt.xyz", 8),
+    "CuAu16": ("cu_au_emt.xyz", 16),
+    "CuAu32": ("cu_au_emt.xyz", 32),
+    "PdO16": ("pdo_seeds.xyz", 16),
+}
 SIDES = ("alignn", "asegen-from-alignn", "asegen-default")
+DATA = Path(__file__).resolve().parents[2] / "examples" / "data"
 
 
 def make_atoms(name):
+    """The named crystal of SYSTEMS or bundled cell of SMALL_CELLS."""
+    if name in SMALL_CELLS:
+        from ase.io import iread
+
+        file, n = SMALL_CELLS[name]
+        mixed = (a for a in iread(DATA / file) if len(set(a.numbers)) > 1)
+        atoms = next(a for a in mixed if len(a) == n)
+        atoms.calc = None
+        return atoms
     return crystal(*SYSTEMS[name])
 
 
@@ -98,7 +121,7 @@ def calculator(side: str, run: Path):
     return ALIGNNCalculator(model, device="cpu")
 
 
-def worker(side: str, system: str, run: Path, md_steps: int) -> dict:
+def worker(side: str, system: str, run: Path, args) -> dict:
     if side.startswith("asegen"):
         import asegen
 
@@ -135,22 +158,24 @@ def worker(side: str, system: str, run: Path, md_steps: int) -> dict:
 
     result = {"side": side, "system": system, "atoms": len(atoms)}
     for name, fn in (("efs", efs), ("single", single)):
-        times = []
-        for repeat in range(7):
+        times, cpu_times = [], []
+        for repeat in range(args.repeats + 2):
             rattle()
             before = len(calls)
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             fn()
             if repeat >= 2:
                 times.append(time.perf_counter() - start)
+                cpu_times.append(time.process_time() - cpu_start)
             if name == "efs":
                 result["calls_per_efs"] = len(calls) - before
         result[f"{name}_ms"] = statistics.median(times) * 1e3
         result[f"{name}_min_ms"] = min(times) * 1e3
         result[f"{name}_max_ms"] = max(times) * 1e3
+        result[f"{name}_cpu_ms"] = statistics.median(cpu_times) * 1e3
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["baseline_rss_mb"] = baseline
-    if md_steps and system == "Si64":
+    if args.md_steps and system == args.md_system:
         from ase import units
         from ase.md.verlet import VelocityVerlet
 
@@ -160,8 +185,8 @@ def worker(side: str, system: str, run: Path, md_steps: int) -> dict:
         atoms.set_momenta(masses * velocities)
         dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs, logfile=None)
         start = time.perf_counter()
-        dyn.run(md_steps)
-        result["md_steps_per_s"] = md_steps / (time.perf_counter() - start)
+        dyn.run(args.md_steps)
+        result["md_steps_per_s"] = args.md_steps / (time.perf_counter() - start)
     return result
 
 
@@ -179,58 +204,115 @@ def drive(args) -> None:
         env=env,
         cwd=run.parent,
     )
-    rows = {}
-    for system in args.systems:
-        for side in args.sides:
-            python = args.anchor_python if side == "alignn" else sys.executable
-            command = [python, script, "--worker", side, system, "--run", str(run),
-                       "--md-steps", str(args.md_steps)]  # fmt: skip
-            done = subprocess.run(
-                command, capture_output=True, text=True, env=env, cwd=run.parent
-            )
-            if done.returncode:
-                print(done.stderr[-2000:], file=sys.stderr)
-                raise SystemExit(f"{side} on {system} failed")
-            rows[side, system] = json.loads(done.stdout.strip().splitlines()[-1])
-            print(
-                f"# {side} {system}: {rows[side, system]}", file=sys.stderr, flush=True
-            )
-    report(rows, args)
+    sides = list(args.sides)
+    if args.baseline:
+        sides += [f"before-{side[7:]}" for side in args.sides if side != "alignn"]
+    runs = {}
+    for round_ in range(args.rounds):  # sides alternate within each round
+        for system in args.systems:
+            for side in sides:
+                runs.setdefault((side, system), []).append(
+                    run_worker(args, side, system, run, env, round_)
+                )
+    rows = {key: merge(found) for key, found in runs.items()}
+    report(rows, args, sides)
+    loads = [row["load"] for found in runs.values() for row in found]
+    print(f"load average (1 min) after each process: {min(loads):.2f}-{max(loads):.2f}")
 
 
-def report(rows, args) -> None:
+def run_worker(args, side: str, system: str, run: Path, env: dict, round_: int):
+    """One side on one system in a fresh process; its result row."""
+    python = args.anchor_python if side == "alignn" else sys.executable
+    label = f"round {round_} {side} {system}"
+    if side.startswith("before-"):  # asegen's earlier source tree first on the path
+        env = {**env, "PYTHONPATH": str(args.baseline)}
+        side = "asegen-" + side.removeprefix("before-")
+    command = [python, str(Path(__file__).resolve()), "--worker", side, system,
+               "--run", str(run), "--md-steps", str(args.md_steps), "--md-system",
+               args.md_system, "--repeats", str(args.repeats)]  # fmt: skip
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=env, cwd=run.parent
+    )
+    if done.returncode:
+        print(done.stderr[-2000:], file=sys.stderr)
+        raise SystemExit(f"{side} on {system} failed")
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    row["load"] = os.getloadavg()[0]
+    print(f"# {label}: {row}", file=sys.stderr)
+    return row
+
+
+def merge(rows: list[dict]) -> dict:
+    """Medians over rounds; min and max over every timed call."""
+    merged = dict(rows[0])
+    for key in rows[0]:
+        values = [r[key] for r in rows if isinstance(r.get(key), float)]
+        if not values:
+            continue
+        pick = (
+            min if key.endswith("_min_ms") else max if key.endswith("_max_ms") else None
+        )
+        merged[key] = pick(values) if pick else statistics.median(values)
+    return merged
+
+
+def report(rows, args, sides) -> None:
     print(f"command: python {' '.join(sys.argv)}")
     print(f"threads: {args.threads}; machine: {os.cpu_count()} cores")
     print()
     print("| system | N | side | EFS ms | calls per EFS | single ms [min-max] | "
-          "atoms·evals/s | peak RSS MB | single speed-up vs alignn |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+          "atoms·evals/s | peak RSS MB | single speed-up vs alignn | "
+          "single CPU ms | CPU speed-up |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for system in args.systems:
         anchor = rows.get(("alignn", system))
-        for side in args.sides:
+        for side in sides:
             r = rows[side, system]
             ratio = anchor["single_ms"] / r["single_ms"] if anchor else float("nan")
+            cpu = anchor["single_cpu_ms"] / r["single_cpu_ms"] if anchor else ratio
             spread = f"{r['single_min_ms']:.1f}-{r['single_max_ms']:.1f}"
             rate = r["atoms"] / r["single_ms"] * 1e3
             print(
                 f"| {system} | {r['atoms']} | {side} | {r['efs_ms']:.1f} "
                 f"| {r['calls_per_efs']} | {r['single_ms']:.1f} [{spread}] "
-                f"| {rate:.0f} | {r['peak_rss_mb']:.0f} | {ratio:.2f}x |"
+                f"| {rate:.0f} | {r['peak_rss_mb']:.0f} | {ratio:.2f}x "
+                f"| {r['single_cpu_ms']:.1f} | {cpu:.2f}x |"
             )
-    if "Si64" in args.systems and args.md_steps:
+    if args.md_system in args.systems and args.md_steps:
         print()
-        for side in args.sides:
-            steps = rows[side, "Si64"].get("md_steps_per_s")
-            print(f"- MD Si64, {args.md_steps} steps: {side} {steps:.2f} steps/s")
+        for side in sides:
+            steps = rows[side, args.md_system].get("md_steps_per_s")
+            print(
+                f"- MD {args.md_system}, {args.md_steps} steps: "
+                f"{side} {steps:.2f} steps/s"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--anchor-python", help="python of a virtualenv with alignn")
-    parser.add_argument("--systems", nargs="+", default=list(SYSTEMS))
-    parser.add_argument("--sides", nargs="+", default=list(SIDES))
+    parser.add_argument(
+        "--systems", nargs="+", default=list(SYSTEMS), choices=[*SYSTEMS, *SMALL_CELLS]
+    )
+    parser.add_argument("--sides", nargs="+", default=list(SIDES), choices=SIDES)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--md-steps", type=int, default=100)
+    parser.add_argument("--md-system", default="Si64", help="the system of the MD run")
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="timed calls per process"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="processes per side and system, sides alternating; medians over rounds",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="an earlier asegen source tree (git archive export): its asegen sides "
+        "run too, as before-from-alignn and before-default",
+    )
     parser.add_argument("--make-run", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)
@@ -238,7 +320,7 @@ def main() -> None:
     if args.make_run:
         write_anchor_run(args.make_run)
     elif args.worker:
-        print(json.dumps(worker(*args.worker, args.run, args.md_steps)))
+        print(json.dumps(worker(*args.worker, args.run, args)))
     else:
         if not args.anchor_python:
             parser.error("--anchor-python is required")

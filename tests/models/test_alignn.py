@@ -81,6 +81,21 @@ def test_nearest_neighbour_swap_jumps_only_with_max_neighbors():
     assert abs(energy(radius, before) - energy(radius, after)) < 1e-6
 
 
+@pytest.mark.parametrize("distance", [0.85, 0.98, 1.2])
+def test_short_range_terms_only_where_they_reach(distance):
+    """ZBL below 0.9 Å, the penalty below 1.0 Å, nothing beyond: exact forces."""
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
+    atoms.positions[1] = atoms.positions[0] + [distance, 0.0, 0.0]
+    calc = alignn_calculator(zbl_cutoff=0.9, penalty_threshold=1.0)
+    assert_forces_match_fd(calc, atoms)
+    without = alignn_calculator(use_penalty=False, use_zbl=False)
+    extra = energy(calc, atoms) - energy(without, atoms)
+    if distance < 1.0:
+        assert extra > 1e-3
+    else:
+        assert extra == 0.0
+
+
 def test_penalty_and_zbl_are_in_energy_forces_and_stress():
     atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
     atoms.positions[1] = atoms.positions[0] + [

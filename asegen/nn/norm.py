@@ -10,11 +10,12 @@ from torch.nn import functional
 
 __all__ = ["LEAN_MIN_ELEMENTS", "layer_norm_silu"]
 
-#: Tensors of fewer elements (2 MiB in float32) take the plain ops in
+#: Tensors of fewer elements (4 MiB in float32) take the plain ops in
 #: :func:`layer_norm_silu` and :func:`asegen.nn.scatter_sum`: there the memory
-#: saved is small, and the custom autograd functions cost more per call than
-#: they save (6-12 % of an ALIGNN evaluation of 8-32 atoms).
-LEAN_MIN_ELEMENTS = 2**19
+#: saved is small (at most 4 MiB per call), and recomputing, and the custom
+#: autograd functions, cost more than that is worth (4-12 % of an ALIGNN
+#: evaluation of 8-32 atoms).
+LEAN_MIN_ELEMENTS = 2**20
 
 
 def layer_norm_silu(

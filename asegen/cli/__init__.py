@@ -6,12 +6,15 @@ Before a subcommand runs (and so before torch is imported), the group tunes
 the memory allocator for torch models (:func:`asegen.tune_allocator`; off with
 ``ASEGEN_TUNE_MALLOC=0``).
 A user mistake (:class:`asegen.errors.AsegenError`, or an option click
-refuses) is printed as one ``Error: ...`` line and exits with code 2.
+refuses) is printed as one ``Error: ...`` line and exits with code 2; a
+warning raised while a subcommand runs is one ``Warning: ...`` line on
+stderr (Python's filters still decide which are shown).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import warnings
+from typing import Any, TextIO
 
 import click
 
@@ -44,6 +47,18 @@ def _usage_line(err: click.UsageError) -> click.ClickException:
     return _one_line(f"{err.format_message()} (see '{where} --help')")
 
 
+def _warning_line(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """Print a warning as one ``Warning: ...`` line, without its source line."""
+    click.echo(f"Warning: {message}", err=True)
+
+
 class AsegenGroup(click.Group):
     """A click group that answers every user mistake with one line and exit code 2.
 
@@ -61,7 +76,9 @@ class AsegenGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         """Run the subcommand, reporting user mistakes without a traceback."""
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.showwarning = _warning_line
+                return super().invoke(ctx)
         except click.UsageError as err:
             raise _usage_line(err) from None
         except AsegenError as err:

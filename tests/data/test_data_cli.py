@@ -154,3 +154,21 @@ def test_same_input_and_output(tmp_path, mixed):
     assert "both input and output" in fail(
         "convert", tmp_path / "m.h5", tmp_path / "m.h5", "--overwrite"
     )
+
+
+def test_a_warning_is_one_line_on_the_cli(tmp_path, structures):
+    source, target = tmp_path / "in.extxyz", tmp_path / "out.h5"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ASE warns about the nested info dict
+        ase.io.write(source, structures)
+    run("convert", source, target)
+    run("convert", source, target, "--append")
+    result = CliRunner().invoke(
+        main, ["convert", str(source), str(target), "--append"]
+    )  # the same source again: nothing appended, one warning
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"Warning: {source} was appended to "), lines[0]
+    assert "UserWarning" not in result.stderr
+    assert len(read(target)) == 2 * len(structures)

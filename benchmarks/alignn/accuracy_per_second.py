@@ -73,13 +73,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(1, str(Path(__file__).parents[1]))
-from _timing import median_ms
+from _timing import median_wall_cpu_ms
 from train_compare import anchor_epoch_times, write_id_prop
 
 ROOT = Path(__file__).resolve().parents[2]
 ANCHOR_CONFIG = Path("/work/shared/alignn-configs/pure_torch_force_field.json")
 ANCHOR = "alignn"
 KINDS = {3: "bulk", 2: "slab", 0: "cluster"}  # by the number of periodic axes
+SPEED_KEYS = ("atoms", "single_ms", "md_step_ms", "single_cpu_ms", "md_step_cpu_ms")
 
 
 def prepare(dataset: str, folder: Path, args) -> dict:
@@ -340,7 +341,10 @@ def neighbour_counts(test: Path, cutoffs: list[float]) -> dict:
 
 
 def speed(side: str, run: Path, snapshot: Path, test: Path, repeats: int) -> dict:
-    """One evaluation (E, F, S) and one MD step of the largest test structure."""
+    """One evaluation (E, F, S) and one MD step of the largest test structure.
+
+    Wall and process CPU times (ms), medians of ``repeats`` calls.
+    """
     import torch
     from ase import units
     from ase.calculators.calculator import all_changes
@@ -359,15 +363,16 @@ def speed(side: str, run: Path, snapshot: Path, test: Path, repeats: int) -> dic
         atoms.positions = reference + rng.normal(0.0, 0.02, reference.shape)
         calc.calculate(atoms, ["energy", "forces", "stress"], all_changes)
 
-    single_ms = median_ms(single, repeats)
+    single_ms, single_cpu_ms = median_wall_cpu_ms(single, repeats)
     atoms.positions = reference
     atoms.set_momenta(
         rng.normal(size=reference.shape)
         * np.sqrt(300 * units.kB * atoms.get_masses())[:, None]
     )
     dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs, logfile=None)
-    md_ms = median_ms(lambda: dyn.run(1), repeats)
-    return {"atoms": len(atoms), "single_ms": single_ms, "md_step_ms": md_ms}
+    md_ms, md_cpu_ms = median_wall_cpu_ms(lambda: dyn.run(1), repeats)
+    return {"atoms": len(atoms), "single_ms": single_ms, "md_step_ms": md_ms,
+            "single_cpu_ms": single_cpu_ms, "md_step_cpu_ms": md_cpu_ms}  # fmt: skip
 
 
 def in_venv(side: str, args, *command: str) -> object:
@@ -418,8 +423,7 @@ def time_models(result: dict, test: Path, args) -> None:
             timings[side].append(in_venv(side, args, *command))
     for side in sides:
         result[side]["speed"] = {
-            key: statistics.median(t[key] for t in timings[side])
-            for key in ("atoms", "single_ms", "md_step_ms")
+            key: statistics.median(t[key] for t in timings[side]) for key in SPEED_KEYS
         }
         result[side]["speed"]["load"] = os.getloadavg()[0]
 
@@ -456,7 +460,8 @@ def report(results: list[dict], out: Path, args) -> None:
           "thread per side, all at once")  # fmt: skip
     print()
     print("| data | seed | side | epochs | structures/s | final test MAE E (meV/atom) "
-          "| final test MAE F (meV/Å) | one evaluation ms | MD step ms |")  # fmt: skip
+          "| final test MAE F (meV/Å) | one evaluation ms (CPU ms) "
+          "| MD step ms (CPU ms) |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
     for column, dataset in enumerate(datasets):
         labelled = set()
@@ -477,8 +482,8 @@ def report(results: list[dict], out: Path, args) -> None:
                 cells = [
                     dataset, r["seed"], label, len(s["epoch_seconds"]),
                     f"{s['structures_per_s']:.2f}", f"{curve[-1, 1] * 1e3:.1f}",
-                    f"{curve[-1, 2] * 1e3:.1f}", f"{s['speed']['single_ms']:.1f}",
-                    f"{s['speed']['md_step_ms']:.1f}",
+                    f"{curve[-1, 2] * 1e3:.1f}", timed(s["speed"], "single"),
+                    timed(s["speed"], "md_step"),
                 ]  # fmt: skip
                 print("| " + " | ".join(map(str, cells)) + " |")
         axes[0, column].set_title(f"{dataset}: test energy MAE")
@@ -522,22 +527,33 @@ def report(results: list[dict], out: Path, args) -> None:
                 print("| " + " | ".join(map(str, cells)) + " |")
 
 
+def timed(speed: dict, key: str) -> str:
+    """Wall ms, with the CPU ms where measured."""
+    cpu = speed.get(f"{key}_cpu_ms")
+    return f"{speed[f'{key}_ms']:.1f}" + ("" if cpu is None else f" ({cpu:.1f})")
+
+
 def ratios(rows: list[dict], first: str, second: str) -> str:
     """Side ``second`` against ``first``: speed and MAE ratios, median over seeds."""
 
     def median(value) -> float:
         return statistics.median(value(r[first], r[second]) for r in rows)
 
-    evaluation = median(lambda a, b: a["speed"]["single_ms"] / b["speed"]["single_ms"])
-    md = median(lambda a, b: a["speed"]["md_step_ms"] / b["speed"]["md_step_ms"])
+    speed = {}
+    for key in ("single", "md_step"):
+        wall = median(lambda a, b, k=f"{key}_ms": a["speed"][k] / b["speed"][k])
+        speed[key] = f"{wall:.2f}x"
+        if all(f"{key}_cpu_ms" in r[first]["speed"] for r in rows):
+            cpu = median(lambda a, b, k=f"{key}_cpu_ms": a["speed"][k] / b["speed"][k])
+            speed[key] += f" (CPU {cpu:.2f}x)"
     train = median(lambda a, b: b["structures_per_s"] / a["structures_per_s"])
     energy = median(lambda a, b: a["curve"][-1][1] / b["curve"][-1][1])
     forces = median(lambda a, b: a["curve"][-1][2] / b["curve"][-1][2])
     return (
         f"{name(rows[0], second)} against {name(rows[0], first)}: one evaluation "
-        f"{evaluation:.2f}x, MD step {md:.2f}x, training structures/s {train:.2f}x "
-        f"faster; final test MAE E {energy:.2f}x, F {forces:.2f}x lower (median "
-        f"over {len(rows)} seeds)"
+        f"{speed['single']}, MD step {speed['md_step']}, training structures/s "
+        f"{train:.2f}x faster; final test MAE E {energy:.2f}x, F {forces:.2f}x "
+        f"lower (median over {len(rows)} seeds)"
     )
 
 

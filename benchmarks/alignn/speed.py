@@ -4,17 +4,18 @@ The protocol of specs/alignn.md, section 5: the benchmark model with random
 weights (alignn's ``alignn_atomwise_pure``, ``torch.manual_seed(0)``); asegen
 loads the same weights with ``ALIGNNCalculator.from_alignn`` (identical graph
 and network), and also runs its default model (gated sum, smooth cutoffs,
-radius graph, cutoff 5 Å) of the same widths. Si diamond 8-atom cells repeated
-k^3 and fcc Cu 5^3, and the small cells of the bundled data (``CuAu8``,
-``CuAu16``, ``CuAu32``: the first cell of that size holding both elements in
-``examples/data/cu_au_emt.xyz``; ``PdO16``: the PdO seed of
-``examples/data/pdo_seeds.xyz``); before every call positions are reset and rattled by
-N(0, 0.02 Å). "EFS" is ``get_potential_energy(); get_forces(); get_stress()``,
-"single" one ``calculate`` of all three; "CPU ms" its process CPU time, which
-a busy machine inflates less than the wall time. Medians of 5 (``--repeats``)
-after 2 warm-ups, each system in a fresh process (``--rounds`` alternates the
-sides several times and takes medians over the processes); MD: Si64 (or
-``--md-system``), VelocityVerlet 1 fs, 300 K start.
+radius graph, cutoff 5 Å) of the same widths, and (side ``asegen-defaults``)
+the model ``asegen train alignn`` builds by default, ``ALIGNNConfig()``. Si
+diamond 8-atom cells repeated k^3 and fcc Cu 5^3, and the small cells of the
+bundled data (``CuAu8``, ``CuAu16``, ``CuAu32``: the first cell of that size
+holding both elements in ``examples/data/cu_au_emt.xyz``; ``PdO16``: the PdO
+seed of ``examples/data/pdo_seeds.xyz``); before every call positions are reset
+and rattled by N(0, 0.02 Å). "EFS" is ``get_potential_energy(); get_forces();
+get_stress()``, "single" one ``calculate`` of all three; "CPU ms" its process
+CPU time, which a busy machine inflates less than the wall time. Medians of 5
+(``--repeats``) after 2 warm-ups, each system in a fresh process (``--rounds``
+alternates the sides several times and takes medians over the processes); MD:
+Si64 (or ``--md-system``), VelocityVerlet 1 fs, 300 K start.
 
     python benchmarks/alignn/speed.py --anchor-python ALIGNN_VENV/bin/python
 """
@@ -51,7 +52,7 @@ SMALL_CELLS = {
     "CuAu32": ("cu_au_emt.xyz", 32),
     "PdO16": ("pdo_seeds.xyz", 16),
 }
-SIDES = ("alignn", "asegen-from-alignn", "asegen-default")
+SIDES = ("alignn", "asegen-from-alignn", "asegen-default", "asegen-defaults")
 DATA = Path(__file__).resolve().parents[2] / "examples" / "data"
 
 
@@ -115,6 +116,8 @@ def calculator(side: str, run: Path):
     from asegen.models import ALIGNN, ALIGNNConfig
 
     torch.manual_seed(0)
+    if side == "asegen-defaults":
+        return ALIGNNCalculator(ALIGNN(ALIGNNConfig()), device="cpu")
     model = ALIGNN(
         ALIGNNConfig(hidden_features=128, alignn_layers=3, gcn_layers=3, cutoff=5.0)
     )

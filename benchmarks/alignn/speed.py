@@ -95,7 +95,7 @@ def write_anchor_run(run: Path) -> None:
     torch.save(model.state_dict(), run / "best_model.pt")
 
 
-def calculator(side: str, run: Path):
+def calculator(side: str, run: Path, device: str = "cpu"):
     import torch
 
     if side == "alignn":
@@ -108,20 +108,21 @@ def calculator(side: str, run: Path):
         config = json.loads((run / "config.json").read_text())
         model = ALIGNNAtomWisePure(ALIGNNAtomWisePureConfig(**config["model"]))
         model.load_state_dict(torch.load(run / "best_model.pt", weights_only=True))
-        return AlignnAtomwiseCalculator(model=model.eval(), config=config, device="cpu")
+        model = model.eval().to(device)
+        return AlignnAtomwiseCalculator(model=model, config=config, device=device)
     from asegen.calculators import ALIGNNCalculator
 
     if side == "asegen-from-alignn":
-        return ALIGNNCalculator.from_alignn(run, device="cpu")
+        return ALIGNNCalculator.from_alignn(run, device=device)
     from asegen.models import ALIGNN, ALIGNNConfig
 
     torch.manual_seed(0)
     if side == "asegen-defaults":
-        return ALIGNNCalculator(ALIGNN(ALIGNNConfig()), device="cpu")
+        return ALIGNNCalculator(ALIGNN(ALIGNNConfig()), device=device)
     model = ALIGNN(
         ALIGNNConfig(hidden_features=128, alignn_layers=3, gcn_layers=3, cutoff=5.0)
     )
-    return ALIGNNCalculator(model, device="cpu")
+    return ALIGNNCalculator(model, device=device)
 
 
 def worker(side: str, system: str, run: Path, args) -> dict:
@@ -133,7 +134,7 @@ def worker(side: str, system: str, run: Path, args) -> dict:
     from ase.calculators.calculator import all_changes
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
-    calc = calculator(side, run)
+    calc = calculator(side, run, args.device)
     atoms = make_atoms(system)
     reference = atoms.positions.copy()
     rng = np.random.default_rng(0)
@@ -232,7 +233,8 @@ def run_worker(args, side: str, system: str, run: Path, env: dict, round_: int):
         side = "asegen-" + side.removeprefix("before-")
     command = [python, str(Path(__file__).resolve()), "--worker", side, system,
                "--run", str(run), "--md-steps", str(args.md_steps), "--md-system",
-               args.md_system, "--repeats", str(args.repeats)]  # fmt: skip
+               args.md_system, "--repeats", str(args.repeats),
+               "--device", args.device]  # fmt: skip
     done = subprocess.run(
         command, capture_output=True, text=True, env=env, cwd=run.parent
     )
@@ -299,6 +301,12 @@ def main() -> None:
     )
     parser.add_argument("--sides", nargs="+", default=list(SIDES), choices=SIDES)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="where every side runs: cpu, cuda, cuda:1 (results come back to the "
+        "host each call, so the timings include the synchronisation)",
+    )
     parser.add_argument("--md-steps", type=int, default=100)
     parser.add_argument("--md-system", default="Si64", help="the system of the MD run")
     parser.add_argument(

@@ -10,7 +10,12 @@ import torch
 from ase import Atoms
 from torch import Tensor
 
-from asegen.graph import AtomsGraph, SkinNeighborList, atoms_to_graph
+from asegen.graph import (
+    AtomsGraph,
+    SkinNeighborList,
+    atoms_to_graph,
+    open_neighbor_list,
+)
 
 __all__ = ["EdgeCache", "state_graph", "to_atoms", "with_edges"]
 
@@ -83,11 +88,34 @@ class EdgeCache:
         return _edged(graph, images, pairs)
 
 
+#: Largest graph of open structures :func:`with_edges` searches pair by pair.
+OPEN_ATOMS = 512
+
+
 def with_edges(
     graph: AtomsGraph, cutoff: float, *, max_neighbors: int | None = None
 ) -> AtomsGraph:
-    """Return ``graph`` with fresh neighbour lists of its current positions."""
+    """Return ``graph`` with fresh neighbour lists of its current positions.
+
+    Structures periodic along no axis (molecules, clusters) with at most
+    :data:`OPEN_ATOMS` atoms in all are searched by comparing every pair in
+    torch, which for a training item of a few atoms costs a fraction of a
+    cell-list search; the pair set is the same.
+    """
+    if len(graph.positions) <= OPEN_ATOMS and not bool(graph.pbc.any()):
+        return _open_edges(graph, cutoff, max_neighbors)
     return EdgeCache(cutoff, max_neighbors=max_neighbors, skin=0.0)(graph)
+
+
+def _open_edges(
+    graph: AtomsGraph, cutoff: float, max_neighbors: int | None
+) -> AtomsGraph:
+    """``graph`` with the pairs of :func:`~asegen.graph.open_neighbor_list`."""
+    i, j = open_neighbor_list(
+        graph.positions.detach(), graph.batch, cutoff, max_neighbors=max_neighbors
+    )
+    shifts = graph.positions.new_zeros((len(i), 3))
+    return graph.replace(edge_index=torch.stack([i, j]), shifts=shifts)
 
 
 def _edged(

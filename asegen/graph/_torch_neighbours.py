@@ -37,7 +37,7 @@ from torch import Tensor
 from asegen._structures import _MIN_PERIODIC_VOLUME
 from asegen.errors import ConfigError, StructureError
 
-__all__ = ["nearest_neighbors_torch", "torch_neighbor_list"]
+__all__ = ["nearest_neighbors_torch", "open_neighbor_list", "torch_neighbor_list"]
 
 _MAX_GROWTH = 1000  # cutoff_extra steps before the search gives up
 
@@ -178,6 +178,35 @@ def torch_neighbor_list(
         d = torch.cat([d2, d2]).index_select(0, order).sqrt()
         i, j, shifts, _ = nearest_neighbors_torch(i, j, shifts, d, max_neighbors)
     return i, j, shifts
+
+
+def open_neighbor_list(
+    positions: Tensor,
+    batch: Tensor,
+    cutoff: float,
+    *,
+    max_neighbors: int | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Directed pairs ``i -> j`` of structures periodic along no axis.
+
+    Every pair of two atoms of the same structure (``batch``) closer than
+    ``cutoff`` (two atoms at one position included), in the order of ``i``
+    then ``j``; ``max_neighbors`` keeps the nearest of each centre as
+    :func:`~asegen.graph.neighbor_list` does. Every pair is compared, so
+    memory grows with the square of the atom count: meant for molecules and
+    clusters of up to a few hundred atoms, where it is several times faster
+    than a cell-list search.
+    """
+    d2 = (positions[None, :, :] - positions[:, None, :]).pow(2).sum(-1)
+    close = (batch[:, None] == batch[None, :]) & (d2 < cutoff**2)
+    close.fill_diagonal_(False)
+    i, j = close.nonzero(as_tuple=True)
+    if max_neighbors is not None:
+        shifts = torch.zeros((len(i), 3), dtype=torch.int64, device=i.device)
+        i, j, _, _ = nearest_neighbors_torch(
+            i, j, shifts, d2[i, j].sqrt(), max_neighbors
+        )
+    return i, j
 
 
 def nearest_neighbors_torch(

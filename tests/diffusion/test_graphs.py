@@ -40,3 +40,18 @@ def test_geometry_only_atoms_keep_positions_and_cells():
     assert atoms.numbers.tolist() == [0, 0]
     np.testing.assert_array_equal(atoms.positions, graph.positions.numpy())
     np.testing.assert_array_equal(atoms.cell.array, graph.cell[0].numpy())
+
+
+def test_open_structures_get_the_pairs_of_a_full_search():
+    cluster = molecule("C6H6")
+    cluster.positions += np.random.default_rng(1).normal(
+        0, 0.2, cluster.positions.shape
+    )
+    graph = state_graph([cluster, molecule("H2O"), molecule("CH4")], torch.float64)
+    for cap in (None, 4):
+        fresh = atoms_to_graph(
+            to_atoms(graph), cutoff=2.5, max_neighbors=cap, dtype=torch.float64
+        )
+        edged = with_edges(graph, 2.5, max_neighbors=cap)
+        assert edge_set(edged) == edge_set(fresh)
+        assert edged.shifts.dtype == torch.float64

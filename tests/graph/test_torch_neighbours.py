@@ -15,6 +15,7 @@ from asegen.graph import (
     atoms_to_graph,
     edge_vectors,
     neighbor_list,
+    open_neighbor_list,
     torch_neighbor_list,
 )
 
@@ -240,3 +241,29 @@ def test_cuda_search_equals_cpu_search():
         assert all(a.device.type == "cuda" for a in on_gpu)
         on_cpu = search(atoms, 5.0, **options)
         assert all(torch.equal(a.cpu(), b) for a, b in zip(on_gpu, on_cpu, strict=True))
+
+
+def open_batch(images):
+    positions = torch.tensor(np.concatenate([a.positions for a in images]))
+    batch = torch.repeat_interleave(torch.tensor([len(a) for a in images]))
+    return positions, batch
+
+
+@pytest.mark.parametrize("max_neighbors", [None, 3])
+def test_open_neighbor_list_matches_neighbor_list_structure_by_structure(
+    max_neighbors,
+):
+    cluster = Atoms("Cu6", positions=np.random.default_rng(2).uniform(0, 5, (6, 3)))
+    doubled = Atoms("H2", positions=[[1.0, 1.0, 1.0]] * 2)  # same place: a pair
+    images = [molecule("C6H6"), cluster, Atoms("Cu"), doubled, molecule("CH4")]
+    i, j = open_neighbor_list(*open_batch(images), 2.6, max_neighbors=max_neighbors)
+    assert (i[1:] >= i[:-1]).all()
+    offsets = np.cumsum([0, *(len(a) for a in images)])
+    expected = set()
+    for atoms, offset in zip(images, offsets[:-1], strict=True):
+        ri, rj, _ = neighbor_list(atoms, 2.6, max_neighbors=max_neighbors)
+        expected |= {
+            (int(a) + offset, int(b) + offset) for a, b in zip(ri, rj, strict=True)
+        }
+    assert set(zip(i.tolist(), j.tolist(), strict=True)) == expected
+    assert len(i) == len(expected)

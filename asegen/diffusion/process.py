@@ -73,7 +73,7 @@ class Process:
         Periodicity of the structures the model makes.
     focus
         Centre of the focused part of the training times (see
-        :meth:`draw_time`), or ``None``: uniform times.
+        :meth:`draw_times`), or ``None``: uniform times.
     """
 
     noisers: dict[str, Noiser]
@@ -157,17 +157,21 @@ class Process:
             else None,
         )
 
-    def draw_time(self, generator: torch.Generator, *, train: bool) -> float:
-        """Draw one diffusion time in ``[t_min, 1]`` for a noised item.
+    def draw_times(
+        self, generator: torch.Generator, count: int, *, train: bool
+    ) -> torch.Tensor:
+        """Draw ``count`` diffusion times in ``[t_min, 1]`` for noised items.
 
         Uniform, except that half of the training times (``train``) come
         from a normal of width :data:`FOCUS_WIDTH` around :attr:`focus`.
         """
-        draw = torch.rand(2, generator=generator, dtype=torch.float64)
-        t = float(self.t_min + (1 - self.t_min) * draw[0])
-        if train and self.focus is not None and float(draw[1]) < FOCUS_SHARE:
-            z = float(torch.randn(1, generator=generator, dtype=torch.float64))
-            t = min(max(self.focus + FOCUS_WIDTH * z, self.t_min), 1.0)
+        draw = torch.rand(count, generator=generator, dtype=torch.float64)
+        t = self.t_min + (1 - self.t_min) * draw
+        if train and self.focus is not None:
+            share = torch.rand(count, generator=generator, dtype=torch.float64)
+            z = torch.randn(count, generator=generator, dtype=torch.float64)
+            focused = (self.focus + FOCUS_WIDTH * z).clamp(self.t_min, 1.0)
+            t = torch.where(share < FOCUS_SHARE, focused, t)
         return t
 
     def hparams(self) -> dict[str, Any]:

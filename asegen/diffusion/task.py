@@ -5,8 +5,9 @@ diffusion time ``t ~ U[t_min, 1]`` per structure, every generated field
 (cell, positions, types) noised to it by its noiser, the edges of the noised
 structure rebuilt, and the noisers' targets attached as labels. Conditioning
 properties are standardised and dropped (NaN) with probability ``p_uncond``.
-The randomness of item ``k`` of epoch ``e`` comes from its own seeded stream,
-so training resumes exactly.
+A batch is noised as one graph, from a seeded stream of its own (the seed,
+the split, the epoch and the batch's first item), so training resumes
+exactly and the worker count changes nothing.
 
 The loss is the weighted sum of the noisers' losses; ``metrics.csv`` has
 ``loss`` and one ``<field>_loss`` per generated field. At the end, the test
@@ -35,7 +36,7 @@ from asegen.diffusion.noiser import TIME
 from asegen.diffusion.positions import CONFINEMENT
 from asegen.diffusion.process import Process
 from asegen.errors import ConfigError
-from asegen.graph import AtomsGraph, batch_graphs
+from asegen.graph import AtomsGraph
 from asegen.models.base import AtomisticModel
 from asegen.train import Items, Task, item_generator, register_task
 
@@ -58,7 +59,7 @@ class DiffusionItems(Items):
 
     Training items of repeat phase ``p`` are the structures tiled
     ``(p + 1) x (p + 1) x 1``; validation and test items are the structures
-    as given, each drawn with the same noise every epoch.
+    as given, each batch drawn with the same noise every epoch.
     """
 
     def __init__(
@@ -81,17 +82,24 @@ class DiffusionItems(Items):
         return self.structures[self.indices[k]]
 
     def item(self, k: int, epoch: int) -> AtomsGraph:
-        """Return structure ``k`` noised for ``epoch`` (see the class docs)."""
+        """Return structure ``k`` noised for ``epoch`` (a batch of one)."""
+        return self.batch([(epoch, k)])
+
+    def batch(self, keys: Sequence[tuple[int, int]]) -> AtomsGraph:
+        """Return the structures of ``keys`` noised together (see the class docs)."""
         settings = self.task.settings
-        atoms = self.atoms(k)
+        epoch, first = keys[0]
+        images = [self.atoms(k) for _, k in keys]
         if self.split == "train" and settings.repeat > 1:
             phase = min(epoch // settings.repeat_epoch, settings.repeat - 1)
             if phase:
-                atoms = atoms.repeat((phase + 1, phase + 1, 1))
-        generator = item_generator(self.task.seed, _STREAMS[self.split], epoch, k)
-        where = f"structure {self.indices[k]} of the {self.split} data"
+                images = [atoms.repeat((phase + 1, phase + 1, 1)) for atoms in images]
+        generator = item_generator(self.task.seed, _STREAMS[self.split], epoch, first)
+        places = [
+            f"structure {self.indices[k]} of the {self.split} data" for _, k in keys
+        ]
         return self.task.noised(
-            atoms, generator, where=where, train=self.split == "train"
+            images, generator, where=places, train=self.split == "train"
         )
 
 
@@ -169,20 +177,24 @@ class DiffusionTask(Task):
 
     def noised(
         self,
-        atoms: Atoms,
+        images: Sequence[Atoms],
         generator: torch.Generator,
         *,
-        where: str,
+        where: Sequence[str],
         train: bool,
         t: float | None = None,
     ) -> AtomsGraph:
-        """Return ``atoms`` noised to ``t`` (drawn when ``None``) with its targets."""
+        """Return ``images`` as one graph noised to ``t`` (drawn when ``None``).
+
+        ``where`` names each structure in error messages.
+        """
         process = self._process()
-        graph = state_graph([atoms], torch.float64)
+        graph = state_graph(images, torch.float64)
         if t is None:
-            t = process.draw_time(generator, train=train)
-        time = torch.tensor([t], dtype=torch.float64)
-        labels = {TIME: time[:, None], **self._labels(atoms, generator, where, train)}
+            time = process.draw_times(generator, len(images), train=train)
+        else:
+            time = torch.full((len(images),), float(t), dtype=torch.float64)
+        labels = {TIME: time[:, None], **self._labels(images, generator, where, train)}
         graph = graph.with_labels(structure=labels)
         for noiser in process.noisers.values():
             graph = noiser.corrupt(graph, time, generator)
@@ -192,27 +204,40 @@ class DiffusionTask(Task):
         )
 
     def _labels(
-        self, atoms: Atoms, generator: torch.Generator, where: str, train: bool
+        self,
+        images: Sequence[Atoms],
+        generator: torch.Generator,
+        where: Sequence[str],
+        train: bool,
     ) -> dict[str, Tensor]:
         process = self._process()
         labels: dict[str, Tensor] = {}
         if "positions" in process.noisers and process.pbc == (True, True, False):
-            window = atoms.info.get(CONFINEMENT, process.confinement)
-            if window is None:
-                raise ConfigError(
-                    f"{where} has no confinement window; set diffusion.confinement "
-                    "or atoms.info['confinement'] = [lo, hi]"
-                )
-            labels[CONFINEMENT] = torch.tensor([list(window)], dtype=torch.float64)
-        drop = train and bool(
-            torch.rand(1, generator=generator) < self.settings.p_uncond
-        )
+            windows = []
+            for atoms, place in zip(images, where, strict=True):
+                window = atoms.info.get(CONFINEMENT, process.confinement)
+                if window is None:
+                    raise ConfigError(
+                        f"{place} has no confinement window; set "
+                        "diffusion.confinement or atoms.info['confinement'] = [lo, hi]"
+                    )
+                windows.append(list(window))
+            labels[CONFINEMENT] = torch.tensor(windows, dtype=torch.float64)
+        drop = torch.rand(len(images), generator=generator, dtype=torch.float64)
+        drop = (drop < self.settings.p_uncond) & train
         used = self.settings.properties()  # others (a base model's): not given
         for name in process.properties:
-            value = float("nan")
-            if name in used and not drop:
-                value = process.standardise(name, property_value(atoms, name, where))
-            labels[f"property:{name}"] = torch.tensor([[value]], dtype=torch.float64)
+            values = [
+                process.standardise(name, property_value(atoms, name, place))
+                if name in used and not dropped
+                else float("nan")
+                for atoms, place, dropped in zip(
+                    images, where, drop.tolist(), strict=True
+                )
+            ]
+            labels[f"property:{name}"] = torch.tensor(values, dtype=torch.float64)[
+                :, None
+            ]
         return labels
 
     def _process(self) -> Process:
@@ -248,17 +273,13 @@ class DiffusionTask(Task):
         """Write the test (or ``split``) loss of every field on a grid of times."""
         rows = []
         for t in _REPORT_TIMES:
-            graphs = [
-                self.noised(
-                    test.atoms(k),
-                    item_generator(self.seed, 3, k),
-                    where=f"{split} structure {k}",
-                    train=False,
-                    t=t,
-                )
-                for k in range(len(test))
-            ]
-            batch = batch_graphs(graphs).to(device=device, dtype=dtype)
+            batch = self.noised(
+                [test.atoms(k) for k in range(len(test))],
+                item_generator(self.seed, 3),
+                where=[f"{split} structure {k}" for k in range(len(test))],
+                train=False,
+                t=t,
+            ).to(device=device, dtype=dtype)
             with torch.no_grad():
                 _, metrics = self.loss(model, batch, training=False)
             rows.append((t, metrics))

@@ -13,12 +13,19 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    DistributedSampler,
+    Sampler,
+)
 
 from asegen.errors import ConfigError
-from asegen.graph import batch_graphs
+from asegen.graph import AtomsGraph
 
 __all__ = [
+    "KeyBatches",
     "KeySampler",
     "any_true",
     "average",
@@ -123,13 +130,33 @@ class KeySampler(Sampler[tuple[int, int]]):
         return self.size if self.order is None else len(self.order)  # type: ignore[arg-type]
 
 
+class KeyBatches(BatchSampler):
+    """Lists of keys, one per batch, from a :class:`KeySampler`."""
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start ``epoch`` (see :meth:`KeySampler.set_epoch`)."""
+        self.sampler.set_epoch(epoch)  # type: ignore[attr-defined]
+
+
+class _Batches(Dataset):
+    """The dataset a loader reads: one batched graph per list of keys."""
+
+    def __init__(self, items: Dataset) -> None:
+        self.items = items
+
+    def __getitem__(self, keys: list[tuple[int, int]]) -> AtomsGraph:
+        return self.items.batch(keys)  # type: ignore[attr-defined]
+
+
 def loader(
     items: Dataset, batch_size: int, workers: int, *, seed: int, shuffle: bool
 ) -> DataLoader:
     """Return a DataLoader of batched graphs, sharded across processes if shuffled.
 
-    Unshuffled loaders (validation, test) ask for the items of epoch 0 in
-    every epoch, so they see the same items each time.
+    Each batch is ``items.batch(keys)`` for the keys of its items, so a task
+    may build a whole batch at once. Unshuffled loaders (validation, test)
+    ask for the items of epoch 0 in every epoch, so they see the same items
+    each time.
     """
     size = len(items)  # type: ignore[arg-type]
     order: Sampler[int] | None = None
@@ -140,11 +167,10 @@ def loader(
             else EpochSampler(size, seed)
         )
     return DataLoader(
-        items,
-        batch_size=batch_size,
-        sampler=KeySampler(size, order),
+        _Batches(items),
+        batch_size=None,
+        sampler=KeyBatches(KeySampler(size, order), batch_size, drop_last=False),
         num_workers=workers,
-        collate_fn=batch_graphs,
         persistent_workers=workers > 0,
     )
 

@@ -38,7 +38,7 @@ from torch import Tensor
 
 from asegen._registry import registrar
 from asegen.errors import ConfigError
-from asegen.graph import AtomsGraph
+from asegen.graph import AtomsGraph, batch_graphs
 from asegen.models.base import AtomisticModel
 
 __all__ = ["TASKS", "Items", "Task", "item_generator", "register_task", "task_for"]
@@ -106,6 +106,14 @@ class Items(torch.utils.data.Dataset):
     def __getitem__(self, key: tuple[int, int]) -> AtomsGraph:
         epoch, k = key
         return self.item(k, epoch)
+
+    def batch(self, keys: Sequence[tuple[int, int]]) -> AtomsGraph:
+        """Return the items of ``keys`` as one graph, the batch a loader serves.
+
+        By default item by item; a task whose items are cheaper to make
+        together (noised as one graph) overrides it.
+        """
+        return batch_graphs([self[key] for key in keys])
 
     def item(self, k: int, epoch: int) -> AtomsGraph:
         """Return item ``k`` of ``epoch`` (a one-structure graph with its labels)."""

@@ -263,3 +263,24 @@ def test_function_style_api_trains_loads_and_samples(tmp_path):
     # the mean aggregation is scaled to the training structures' neighbours:
     # every atom of a 3.7 Å fcc cell has 12 + 6 within the 4.0 Å cutoff
     assert float(gen.model.reference_neighbors) == pytest.approx(18.0)
+
+
+def test_batches_are_noised_alike_in_worker_processes(tmp_path):
+    from asegen.diffusion import train_diffusion
+
+    data = tmp_path / "alloys.xyz"
+    write(data, alloys(8))
+    losses = []
+    for workers in (0, 1):
+        config = {
+            "model": {"features": 8, "layers": 1, "cutoff": 4.0},
+            "train": {"epochs": 2, "batch_size": 3, "n_train": 6, "n_val": 2,
+                      "n_test": 0, "num_workers": workers},
+        }  # fmt: skip
+        run = train_diffusion(data, config, out=tmp_path / str(workers))
+        rows = (run / "metrics.csv").read_text().splitlines()
+        header = rows[0].split(",")
+        keep = [k for k, name in enumerate(header) if name.endswith("loss")]
+        losses.append([[row.split(",")[k] for k in keep] for row in rows[1:]])
+    assert len(losses[0]) == 2
+    assert losses[0] == losses[1]

@@ -15,6 +15,7 @@ from asegen.graph import (
     SkinNeighborList,
     atoms_to_graph,
     open_neighbor_list,
+    open_pair_count,
 )
 
 __all__ = ["EdgeCache", "state_graph", "to_atoms", "with_edges"]
@@ -51,13 +52,22 @@ def to_atoms(graph: AtomsGraph, *, geometry_only: bool = False) -> list[Atoms]:
     ]
 
 
+#: Most atom pairs (sum of squared atom counts) :class:`EdgeCache` compares
+#: one by one in a batch of open structures.
+OPEN_PAIRS = 2**20
+
+
 class EdgeCache:
     """Neighbour lists of a batch of moving structures, reused within a skin.
 
     One :class:`~asegen.graph.SkinNeighborList` per structure: the search is
     redone for a structure only when one of its atoms moved more than half
     the skin or its cell changed (changing atom types do not count). On a
-    CUDA graph the search runs in torch on the GPU.
+    CUDA graph the search runs in torch on the GPU. A batch of structures
+    periodic along no axis (molecules, clusters) with at most
+    :data:`OPEN_PAIRS` pairs to compare is searched afresh every call by
+    :func:`~asegen.graph.open_neighbor_list`, in one go for the whole batch:
+    cheaper than the per-structure lists (same pairs).
     """
 
     def __init__(
@@ -70,6 +80,15 @@ class EdgeCache:
 
     def __call__(self, graph: AtomsGraph) -> AtomsGraph:
         """Return ``graph`` with the edges of its current positions."""
+        if not bool(graph.pbc.any()) and open_pair_count(graph.batch) <= OPEN_PAIRS:
+            i, j = open_neighbor_list(
+                graph.positions.detach(),
+                graph.batch,
+                self.cutoff,
+                max_neighbors=self.max_neighbors,
+            )
+            shifts = graph.positions.new_zeros((len(i), 3))
+            return graph.replace(edge_index=torch.stack([i, j]), shifts=shifts)
         images = to_atoms(graph, geometry_only=True)
         device = graph.positions.device
         if len(self._lists) != len(images):
@@ -88,34 +107,11 @@ class EdgeCache:
         return _edged(graph, images, pairs)
 
 
-#: Largest graph of open structures :func:`with_edges` searches pair by pair.
-OPEN_ATOMS = 512
-
-
 def with_edges(
     graph: AtomsGraph, cutoff: float, *, max_neighbors: int | None = None
 ) -> AtomsGraph:
-    """Return ``graph`` with fresh neighbour lists of its current positions.
-
-    Structures periodic along no axis (molecules, clusters) with at most
-    :data:`OPEN_ATOMS` atoms in all are searched by comparing every pair in
-    torch, which for a training item of a few atoms costs a fraction of a
-    cell-list search; the pair set is the same.
-    """
-    if len(graph.positions) <= OPEN_ATOMS and not bool(graph.pbc.any()):
-        return _open_edges(graph, cutoff, max_neighbors)
+    """Return ``graph`` with fresh neighbour lists of its current positions."""
     return EdgeCache(cutoff, max_neighbors=max_neighbors, skin=0.0)(graph)
-
-
-def _open_edges(
-    graph: AtomsGraph, cutoff: float, max_neighbors: int | None
-) -> AtomsGraph:
-    """``graph`` with the pairs of :func:`~asegen.graph.open_neighbor_list`."""
-    i, j = open_neighbor_list(
-        graph.positions.detach(), graph.batch, cutoff, max_neighbors=max_neighbors
-    )
-    shifts = graph.positions.new_zeros((len(i), 3))
-    return graph.replace(edge_index=torch.stack([i, j]), shifts=shifts)
 
 
 def _edged(

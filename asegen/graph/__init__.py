@@ -21,7 +21,11 @@ from typing import Any
 from asegen.graph._batch import AtomsGraph, atoms_to_graph, batch_graphs
 from asegen.graph._neighbours import neighbor_list
 from asegen.graph._skin import SkinNeighborList
-from asegen.graph._torch_neighbours import open_neighbor_list, torch_neighbor_list
+from asegen.graph._torch_neighbours import (
+    open_neighbor_list,
+    open_pair_count,
+    torch_neighbor_list,
+)
 from asegen.graph.geometry import apply_strain, cell_volume, edge_vectors
 from asegen.graph.pairs import Pairs, pair_distances, pair_list
 from asegen.graph.triplets import Triplets, angle_cosines, triplets
@@ -39,6 +43,7 @@ __all__ = [
     "edge_vectors",
     "neighbor_list",
     "open_neighbor_list",
+    "open_pair_count",
     "pair_distances",
     "pair_list",
     "torch_neighbor_list",

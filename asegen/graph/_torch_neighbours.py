@@ -37,7 +37,12 @@ from torch import Tensor
 from asegen._structures import _MIN_PERIODIC_VOLUME
 from asegen.errors import ConfigError, StructureError
 
-__all__ = ["nearest_neighbors_torch", "open_neighbor_list", "torch_neighbor_list"]
+__all__ = [
+    "nearest_neighbors_torch",
+    "open_neighbor_list",
+    "open_pair_count",
+    "torch_neighbor_list",
+]
 
 _MAX_GROWTH = 1000  # cutoff_extra steps before the search gives up
 
@@ -189,24 +194,37 @@ def open_neighbor_list(
 ) -> tuple[Tensor, Tensor]:
     """Directed pairs ``i -> j`` of structures periodic along no axis.
 
-    Every pair of two atoms of the same structure (``batch``) closer than
-    ``cutoff`` (two atoms at one position included), in the order of ``i``
-    then ``j``; ``max_neighbors`` keeps the nearest of each centre as
-    :func:`~asegen.graph.neighbor_list` does. Every pair is compared, so
-    memory grows with the square of the atom count: meant for molecules and
-    clusters of up to a few hundred atoms, where it is several times faster
-    than a cell-list search.
+    Every pair of two atoms of the same structure (``batch``, sorted)
+    closer than ``cutoff`` (two atoms at one position included), in the
+    order of ``i`` then ``j``; ``max_neighbors`` keeps the nearest of each
+    centre as :func:`~asegen.graph.neighbor_list` does. Every pair within a
+    structure is compared, so work and memory grow with the sum of the
+    squared atom counts (:func:`open_pair_count`): meant for molecules and
+    clusters, where it is several times faster than a cell-list search.
     """
-    d2 = (positions[None, :, :] - positions[:, None, :]).pow(2).sum(-1)
-    close = (batch[:, None] == batch[None, :]) & (d2 < cutoff**2)
-    close.fill_diagonal_(False)
-    i, j = close.nonzero(as_tuple=True)
+    per_atom = torch.bincount(batch)[batch]  # atoms of each atom's structure
+    first = torch.arange(len(batch), device=batch.device) - _starts(batch)[batch]
+    i = torch.repeat_interleave(torch.arange(len(batch), device=batch.device), per_atom)
+    rank = torch.arange(len(i), device=batch.device) - _starts(i)[i]
+    j = i - first[i] + rank  # the structure's first atom, then every atom in turn
+    d2 = (positions[j] - positions[i]).pow(2).sum(-1)
+    keep = (i != j) & (d2 < cutoff**2)
+    i, j, d2 = i[keep], j[keep], d2[keep]
     if max_neighbors is not None:
         shifts = torch.zeros((len(i), 3), dtype=torch.int64, device=i.device)
-        i, j, _, _ = nearest_neighbors_torch(
-            i, j, shifts, d2[i, j].sqrt(), max_neighbors
-        )
+        i, j, _, _ = nearest_neighbors_torch(i, j, shifts, d2.sqrt(), max_neighbors)
     return i, j
+
+
+def open_pair_count(batch: Tensor) -> int:
+    """Pairs :func:`open_neighbor_list` compares: the sum of squared atom counts."""
+    return int(torch.bincount(batch).pow(2).sum()) if len(batch) else 0
+
+
+def _starts(sorted_index: Tensor) -> Tensor:
+    """Position of the first occurrence of each value of a sorted index."""
+    counts = torch.bincount(sorted_index)
+    return torch.cumsum(counts, 0) - counts
 
 
 def nearest_neighbors_torch(

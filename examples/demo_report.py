@@ -29,7 +29,7 @@ from ase.optimize import FIRE
 from matplotlib.figure import Figure
 
 import asegen
-from asegen.evaluation import evaluate_molecules, fingerprint_distance
+from asegen.evaluation import evaluate_molecules
 
 try:  # ASE >= 3.29
     from ase.md.velocitydistribution import thermalize_momenta
@@ -78,9 +78,11 @@ def crystals(out, n, steps):
 
     calc = asegen.load("pdo", device="cpu")
     samples = asegen.load("pdo-bulk", device="cpu").sample(n, formula="Pd4O4", seed=0)
-    reference = relaxed(_pdo_cell(), calc, 200)
+    make_pdo = _make_pdo()
+    is_pdo = make_pdo.is_pdo
+    reference = relaxed(make_pdo.pdo((1, 1, 2)), calc, 200)
     finals = [relaxed(a, calc, steps) for a in samples]
-    hits = [fingerprint_distance(a, reference) < 0.05 for a in finals]
+    hits = [is_pdo(a, reference) for a in finals]
     columns = min(4, n)
     rows = -(-n // columns)
     fig = Figure(figsize=(2.2 * columns, 2.4 * rows))
@@ -97,12 +99,12 @@ def crystals(out, n, steps):
     return sum(hits), len(finals)
 
 
-def _pdo_cell():
-    """Tetragonal PdO (PtS type), one cell doubled along c: Pd4O4."""
+def _make_pdo():
+    """The module ``scripts/make_pdo.py``: PdO cells and the PdO check."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    from make_pdo import pdo
+    import make_pdo
 
-    return pdo((1, 1, 2))
+    return make_pdo
 
 
 def molecules(n):

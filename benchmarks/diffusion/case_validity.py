@@ -1,0 +1,93 @@
+"""Validity of asegen's samples on one AGeDi case, for a training setting and seed.
+
+    OMP_NUM_THREADS=1 python benchmarks/diffusion/case_validity.py slab NAME \\
+        --seed 1 --set diffusion.sigma_max=4.0 [--data DIR] [--out DIR]
+
+Trains ``asegen train diffusion`` on the case's ``make_data.py`` set with the
+protocol of ``compare_agedi.py`` (90/10 split, batch 32, learning rate 5e-4,
+the case's epochs, one thread), then draws 32 samples of the case's request
+(seed 0, default sampler) and prints one JSON line: the fraction whose
+closest pair is at least 0.7 x the training set's (``valid``), and the
+median closest pair. A run folder that exists is sampled again, not
+retrained. Used to decide diffusion defaults over training seeds
+(docs/benchmarks.md).
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from agedi_cases import CASES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("case", choices=sorted(CASES))
+    parser.add_argument("name", help="run folder name under --out")
+    parser.add_argument("--set", action="append", default=[], help="KEY=VALUE")
+    parser.add_argument("--epochs", type=int, help="default: the case's")
+    parser.add_argument("--samples", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument(
+        "--data", type=Path, default=ROOT / "bench-out/diffusion-agedi-cases/data"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "bench-out/diffusion-case-validity"
+    )
+    args = parser.parse_args()
+    case = CASES[args.case]
+    out = args.out / args.name
+    if not out.exists():
+        command = [
+            str(Path(sys.executable).parent / "asegen"), "train", "diffusion",
+            "--data", str(args.data / f"{case.data}.h5"), "--out", str(out),
+            "--epochs", str(args.epochs or case.epochs), "--batch-size", "32",
+            "--lr", "5e-4", "--seed", str(args.seed), *case.asegen_options,
+            "--device", "cpu", "--set", "train.train_ratio=0.9",
+            "--set", "train.val_ratio=0.1", "--set", "train.test_ratio=0",
+        ]  # fmt: skip
+        for setting in args.set:
+            command += ["--set", setting]
+        subprocess.run(command, check=True, capture_output=True)
+    run = max(out.glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
+
+    import torch
+
+    torch.set_num_threads(1)
+    import asegen
+    from asegen.data import read_structures
+    from asegen.evaluation import min_distance
+
+    training = min(
+        min_distance(a) for a in read_structures(args.data / f"{case.data}.h5")
+    )
+    where = {}
+    if case.template:
+        template = next(iter(read_structures(args.data / f"{case.template}.h5")))
+        where = {"template": template, "confinement": list(case.confinement)}
+    elif case.cell:
+        where = {"cell": list(case.cell)}
+    start = time.perf_counter()
+    samples = asegen.load(run).sample(
+        args.samples, formula=case.formula, **where, seed=0, batch_size=32,
+        progress=False,
+    )  # fmt: skip
+    closest = np.array([min_distance(a) for a in samples])
+    print(json.dumps({
+        "name": args.name, "case": args.case, "seed": args.seed, "set": args.set,
+        "valid": float(np.mean(closest >= 0.7 * training)),
+        "closest_median": float(np.median(closest)),
+        "sample_seconds": round(time.perf_counter() - start, 1),
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -29,6 +29,7 @@ from ase.optimize import FIRE
 from matplotlib.figure import Figure
 
 import asegen
+import asegen.pretrained
 from asegen.evaluation import evaluate_molecules
 
 try:  # ASE >= 3.29
@@ -99,6 +100,16 @@ def crystals(out, n, steps):
     return sum(hits), len(finals)
 
 
+def _card_hits():
+    """The PdO count of the bundled generator's card, as text."""
+    metrics = asegen.pretrained.card("pdo-bulk")["metrics"]
+    return next(
+        f"{value} of {key.split('(of ')[1].rstrip(')')}"
+        for key, value in metrics.items()
+        if key.startswith("Pd4O4 samples relaxing onto")
+    )
+
+
 def _make_pdo():
     """The module ``scripts/make_pdo.py``: PdO cells and the PdO check."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
@@ -146,7 +157,8 @@ def main():
         "",
         "## Pd4O4 crystals from the bundled generator",
         f"{total} samples of `asegen sample --formula Pd4O4` (`pdo-bulk`), relaxed",
-        f"with `pdo` (atoms and cell): {hits} of {total} land on tetragonal PdO.",
+        f"with `pdo` (atoms and cell): {hits} of {total} land on tetragonal PdO"
+        f" (the model card: {_card_hits()}).",
         "",
         "![Pd4O4 samples](pd4o4_gallery.png)",
         "",

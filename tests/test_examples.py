@@ -128,7 +128,7 @@ def test_demo_report_runs_on_a_trained_run(tmp_path):
     )  # fmt: skip
     assert "REPORT.md" in out
     report = (tmp_path / "out" / "REPORT.md").read_text()
-    assert "land on tetragonal PdO" in report
+    assert "land on tetragonal PdO (the model card: " in report
     assert "valid" in report
     assert (tmp_path / "out" / "pd4o4_gallery.png").is_file()
     assert (tmp_path / "out" / "md_energy.png").is_file()

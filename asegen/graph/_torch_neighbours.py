@@ -202,11 +202,12 @@ def open_neighbor_list(
     squared atom counts (:func:`open_pair_count`): meant for molecules and
     clusters, where it is several times faster than a cell-list search.
     """
-    per_atom = torch.bincount(batch)[batch]  # atoms of each atom's structure
-    first = torch.arange(len(batch), device=batch.device) - _starts(batch)[batch]
+    counts = torch.bincount(batch)
+    starts = (torch.cumsum(counts, 0) - counts)[batch]  # first atom of the structure
+    per_atom = counts[batch]  # candidates of each centre: its structure's atoms
     i = torch.repeat_interleave(torch.arange(len(batch), device=batch.device), per_atom)
-    rank = torch.arange(len(i), device=batch.device) - _starts(i)[i]
-    j = i - first[i] + rank  # the structure's first atom, then every atom in turn
+    first_pair = torch.cumsum(per_atom, 0) - per_atom
+    j = starts[i] + torch.arange(len(i), device=batch.device) - first_pair[i]
     d2 = (positions[j] - positions[i]).pow(2).sum(-1)
     keep = (i != j) & (d2 < cutoff**2)
     i, j, d2 = i[keep], j[keep], d2[keep]
@@ -219,12 +220,6 @@ def open_neighbor_list(
 def open_pair_count(batch: Tensor) -> int:
     """Pairs :func:`open_neighbor_list` compares: the sum of squared atom counts."""
     return int(torch.bincount(batch).pow(2).sum()) if len(batch) else 0
-
-
-def _starts(sorted_index: Tensor) -> Tensor:
-    """Position of the first occurrence of each value of a sorted index."""
-    counts = torch.bincount(sorted_index)
-    return torch.cumsum(counts, 0) - counts
 
 
 def nearest_neighbors_torch(

@@ -71,15 +71,21 @@ def pdo(repeat: tuple[int, int, int]) -> Atoms:
 PDO_ENERGY, PDO_DISTANCE = 0.01, 0.4
 
 
+def on_pdo(energy_above: Any, distance: Any) -> Any:
+    """Whether (energy per atom above relaxed PdO, distance from it) is PdO.
+
+    Floats or arrays; within :data:`PDO_ENERGY` and :data:`PDO_DISTANCE`.
+    """
+    return (np.abs(energy_above) < PDO_ENERGY) & (np.asarray(distance) < PDO_DISTANCE)
+
+
 def is_pdo(relaxed: Atoms, reference: Atoms) -> bool:
     """Whether ``relaxed`` (energy attached) is the relaxed PdO ``reference``."""
     from asegen.evaluation import fingerprint_distance
 
     de = relaxed.get_potential_energy() / len(relaxed)
     de -= reference.get_potential_energy() / len(reference)
-    return (
-        abs(de) < PDO_ENERGY and fingerprint_distance(relaxed, reference) < PDO_DISTANCE
-    )
+    return bool(on_pdo(de, fingerprint_distance(relaxed, reference)))
 
 
 def pdo2(repeat: tuple[int, int, int]) -> Atoms:

@@ -317,7 +317,7 @@ def polymorph_check(model: Any, args: argparse.Namespace) -> dict:
     import numpy as np
     from ase.filters import FrechetCellFilter
     from ase.optimize import FIRE
-    from make_pdo import PDO_DISTANCE, PDO_ENERGY, pdo
+    from make_pdo import PDO_DISTANCE, PDO_ENERGY, on_pdo, pdo
 
     import asegen
     from asegen.data import read_structures
@@ -355,7 +355,7 @@ def polymorph_check(model: Any, args: argparse.Namespace) -> dict:
         if a.info.get("kind") == "bulk" and a.get_chemical_formula() == "O8Pd8"
     ]
     known_e, known_d = measure(held_out)
-    if not ((np.abs(known_e) < PDO_ENERGY) & (known_d < PDO_DISTANCE)).all():
+    if not on_pdo(known_e, known_d).all():
         raise SystemExit(
             f"held-out PdO cells fail the PdO tolerances (energies {known_e}, "
             f"distances {known_d}): widen PDO_ENERGY / PDO_DISTANCE"
@@ -363,7 +363,7 @@ def polymorph_check(model: Any, args: argparse.Namespace) -> dict:
     generator = DiffusionGenerator(model, device="cpu")
     samples = generator.sample(args.samples, formula="Pd4O4", seed=args.seed)
     energies, distances = measure(samples)
-    hits = int(((np.abs(energies) < PDO_ENERGY) & (distances < PDO_DISTANCE)).sum())
+    hits = int(on_pdo(energies, distances).sum())
     training = [
         a
         for a in read_structures(DATA / "pdo_train.h5")

@@ -33,9 +33,12 @@ class DiffusionConfig:
         VP for the gas noiser, VE otherwise.
     sigma_min, sigma_max
         Noise of the VE SDE at ``t = 0`` and ``t = 1``, Å. ``sigma_max``
-        should be at least 0.6 x the largest lattice-plane spacing of the
-        training cells, so that the marginal at ``t = 1`` is the uniform
-        prior (10 Å covers cells up to about 16 Å).
+        ``None`` (default): 10 Å, at least 0.6 x the largest lattice-plane
+        spacing of cells up to about 16 Å, so that the marginal at ``t = 1``
+        is the uniform prior; for the ``"surface"`` noiser 1 Å: atoms added
+        to a fixed slab choose among the sites the slab offers, and wider
+        noise only spreads them over the window, where the uniform prior
+        puts them anyway (docs/diffusion.md has the measurements).
     beta_min, beta_max
         Rates of the VP SDE (gas only).
     prior_scale
@@ -78,9 +81,10 @@ class DiffusionConfig:
         noise is ``time_focus`` x the training structures' median
         nearest-neighbour distance (a normal of width 0.1 in ``t``), the
         other half uniformly in ``[t_min, 1]``; around 0.25 the atoms choose
-        their sites. ``None`` (default): all uniform. On the Cu–Au benchmark
-        0.25 changed sample validity by +21, +3 and -12 points for three
-        training seeds (docs/diffusion.md): no robust gain, so it is off.
+        their sites. ``0``: all uniform. ``None`` (default): 0.25 for the
+        ``"surface"`` noiser, uniform otherwise (on Cu–Au bulk cells 0.25
+        changed sample validity by +21, +3 and -12 points for three training
+        seeds, no robust gain; on slabs it gains; docs/diffusion.md).
     snr
         Signal-to-noise ratio of the positions' Langevin corrector.
     """
@@ -88,7 +92,7 @@ class DiffusionConfig:
     noiser: str = "periodic"
     sde: str | None = None
     sigma_min: float = 0.01
-    sigma_max: float = 10.0
+    sigma_max: float | None = None
     beta_min: float = 0.1
     beta_max: float = 20.0
     prior_scale: float | None = None
@@ -111,6 +115,11 @@ class DiffusionConfig:
         if self.sde is None:
             object.__setattr__(self, "sde", "vp" if self.noiser == "gas" else "ve")
         check_choice("diffusion.sde", self.sde, ("ve", "vp"))
+        surface = self.noiser == "surface"
+        if self.sigma_max is None:
+            object.__setattr__(self, "sigma_max", 1.0 if surface else 10.0)
+        if self.time_focus is None:
+            object.__setattr__(self, "time_focus", 0.25 if surface else 0.0)
         check_choice("diffusion.types_kind", self.types_kind, ("absorbing", "uniform"))
         if self.sde == "vp" and self.noiser != "gas":
             raise ConfigError(
@@ -142,13 +151,13 @@ class DiffusionConfig:
                 raise ConfigError(f"diffusion.{name} must be at least 1")
         if not 0 < self.t_min < 1:
             raise ConfigError(f"diffusion.t_min must lie in (0, 1), got {self.t_min}")
-        if self.time_focus is not None and (
-            isinstance(self.time_focus, (str, bool))
-            or not 0 < float(self.time_focus) < 10
+        if isinstance(self.time_focus, (str, bool)) or not (
+            0 <= float(self.time_focus) < 10
         ):
             raise ConfigError(
                 "diffusion.time_focus is a fraction of the nearest-neighbour "
-                f"distance in (0, 10), e.g. 0.25, got {self.time_focus!r}; or null"
+                f"distance in [0, 10), e.g. 0.25 (0: uniform times), got "
+                f"{self.time_focus!r}"
             )
         weights = {**_default_weights(), **dict(self.weights)}
         unknown = sorted(set(weights) - set(FIELDS))

@@ -22,6 +22,7 @@ import torch
 from asegen._config import from_dict, read_config_file
 from asegen.diffusion.config import DiffusionConfig
 from asegen.diffusion.process import Process
+from asegen.diffusion.task import DiffusionTask
 from asegen.errors import ConfigError
 from asegen.models.checkpoint import load_checkpoint
 from asegen.models.score import ScoreModel
@@ -114,7 +115,11 @@ def finetune_diffusion(
         if isinstance(config, Mapping)
         else read_config_file(config)
     )
-    section = {**dict(raw.get("train") or {}), "trainable": adapters}
+    section = {
+        **DiffusionTask.train_defaults(),
+        **dict(raw.get("train") or {}),
+        "trainable": adapters,
+    }
     settings = _settings(process, conditioning)  # base properties: not given
     return train(
         tuned,

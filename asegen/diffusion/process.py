@@ -135,7 +135,7 @@ class Process:
                 entry.update(mean=float(data.mean()), std=std if std > 1e-12 else 1.0)
             properties[prop] = entry
         focus = None
-        if settings.time_focus is not None:
+        if settings.time_focus:  # 0: uniform times
             distance = _nearest_neighbour_distance(structures)
             if distance is not None:
                 focus = _time_of_noise(

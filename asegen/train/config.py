@@ -36,7 +36,8 @@ class TrainConfig:
     optimizer
         ``"adamw"`` or ``"sgd"`` (momentum 0.9).
     scheduler
-        ``"onecycle"`` (per step, 30% warm-up) or ``"none"``.
+        ``"onecycle"`` (per step, 30% warm-up) or ``"none"`` (constant). A
+        task may default otherwise (diffusion: ``"none"``).
     warmup_steps
         Linear warm-up steps for ``scheduler: none``.
     lr_total_epochs

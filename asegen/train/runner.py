@@ -148,7 +148,7 @@ def load_run_config(
     return RunConfig(
         cls,
         task,
-        from_dict(TrainConfig, engine, "train."),
+        from_dict(TrainConfig, {**task.train_defaults(), **engine}, "train."),
         task_settings(task, settings),
         sections["model"],
     )

@@ -174,6 +174,16 @@ class Task:
         return f"{label} data ({source})" if source else f"{label} data"
 
     @classmethod
+    def train_defaults(cls) -> dict[str, Any]:
+        """Engine settings (``train`` keys) the task trains best with (``{}``).
+
+        ``asegen train`` and the run-config API use them where the config
+        leaves those keys out; :class:`TrainConfig`'s own defaults fill the
+        rest.
+        """
+        return {}
+
+    @classmethod
     def model_defaults(cls, settings: Any) -> dict[str, Any]:
         """Model settings that follow from the task's (``{}`` by default).
 

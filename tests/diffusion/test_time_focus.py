@@ -62,11 +62,16 @@ def test_focus_round_trips_and_can_be_turned_off():
         DiffusionConfig(noiser="periodic", cell=False, time_focus=0.25), _copper()
     )
     assert Process.from_hparams(process.hparams()).focus == process.focus
-    # uniform times by default, for every noiser
-    for noiser in ("periodic", "surface", "gas"):
-        assert DiffusionConfig(noiser=noiser).time_focus is None
+    # uniform times by default for bulk and gas, focused for surfaces; 0: off
+    assert DiffusionConfig(noiser="periodic").time_focus == 0
+    assert DiffusionConfig(noiser="gas").time_focus == 0
+    assert DiffusionConfig(noiser="surface").time_focus == 0.25
     plain = Process.fit(DiffusionConfig(noiser="periodic", cell=False), _copper())
     assert plain.focus is None
+    off = DiffusionConfig(noiser="surface", time_focus=0)
+    assert off.time_focus == 0
+    assert off.sigma_max == 1.0
+    assert DiffusionConfig(noiser="periodic").sigma_max == 10.0
     gas = Process.fit(DiffusionConfig(noiser="gas", time_focus=0.25), [molecule("H2O")])
     assert gas.focus is not None  # asked for, any noiser can have it
     # an old checkpoint's process has no focus: uniform
@@ -75,7 +80,7 @@ def test_focus_round_trips_and_can_be_turned_off():
     assert Process.from_hparams(old).focus is None
 
 
-@pytest.mark.parametrize("value", [0, -1, 20, "half", True])
+@pytest.mark.parametrize("value", [-1, 20, "half", True])
 def test_a_bad_focus_is_one_line_naming_the_key(value):
     with pytest.raises(ConfigError, match=r"diffusion\.time_focus"):
         DiffusionConfig(time_focus=value)

@@ -190,3 +190,15 @@ def test_two_process_ddp_run_on_cpu(tmp_path):
     metrics = (runs[0] / "metrics.csv").read_text().splitlines()
     assert len(metrics) == 3  # header + 2 epochs, written once
     assert (runs[0] / "checkpoints" / "best.pt").is_file()
+
+
+def test_a_task_sets_engine_defaults_that_a_config_overrides():
+    from asegen.train.runner import load_run_config
+
+    # the diffusion task trains at a constant rate unless told otherwise
+    assert load_run_config("score").train.scheduler == "none"
+    assert load_run_config("alignn").train.scheduler == "onecycle"
+    chosen = load_run_config("score", {"train": {"scheduler": "onecycle"}})
+    assert chosen.train.scheduler == "onecycle"
+    overridden = load_run_config("score", overrides=["train.scheduler=onecycle"])
+    assert overridden.train.scheduler == "onecycle"

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from asegen._config import from_dict, read_config_file
+from asegen._config import read_config_file
 from asegen.diffusion.config import DiffusionConfig
 from asegen.diffusion.process import Process
 from asegen.diffusion.task import DiffusionTask
@@ -101,7 +101,7 @@ def finetune_diffusion(
         The run directory.
     """
     from asegen.data import read_structures
-    from asegen.train import TrainConfig, train
+    from asegen.train import train
 
     model, _ = load_checkpoint(base)
     if not isinstance(model, ScoreModel) or not model.process:
@@ -115,16 +115,12 @@ def finetune_diffusion(
         if isinstance(config, Mapping)
         else read_config_file(config)
     )
-    section = {
-        **DiffusionTask.train_defaults(),
-        **dict(raw.get("train") or {}),
-        "trainable": adapters,
-    }
+    section = {**dict(raw.get("train") or {}), "trainable": adapters}
     settings = _settings(process, conditioning)  # base properties: not given
     return train(
         tuned,
         read_structures(data),
-        config=from_dict(TrainConfig, section, "train."),
+        config=DiffusionTask.train_config(section),
         task=settings,
         val_structures=None if val is None else read_structures(val),
         out=out,

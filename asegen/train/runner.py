@@ -12,7 +12,6 @@ import torch
 
 from asegen._config import (
     apply_overrides,
-    from_dict,
     read_config_file,
     unknown_key_error,
 )
@@ -148,7 +147,7 @@ def load_run_config(
     return RunConfig(
         cls,
         task,
-        from_dict(TrainConfig, {**task.train_defaults(), **engine}, "train."),
+        task.train_config(engine),
         task_settings(task, settings),
         sections["model"],
     )

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -36,10 +36,12 @@ import torch
 from ase import Atoms
 from torch import Tensor
 
+from asegen._config import from_dict
 from asegen._registry import registrar
 from asegen.errors import ConfigError
 from asegen.graph import AtomsGraph, batch_graphs
 from asegen.models.base import AtomisticModel
+from asegen.train.config import TrainConfig
 
 __all__ = ["TASKS", "Items", "Task", "item_generator", "register_task", "task_for"]
 
@@ -182,6 +184,11 @@ class Task:
         rest.
         """
         return {}
+
+    @classmethod
+    def train_config(cls, section: Mapping[str, Any]) -> TrainConfig:
+        """Return the engine settings of ``section`` over :meth:`train_defaults`."""
+        return from_dict(TrainConfig, {**cls.train_defaults(), **section}, "train.")
 
     @classmethod
     def model_defaults(cls, settings: Any) -> dict[str, Any]:

@@ -6,7 +6,8 @@ against its field's type annotation (:func:`check_type`: a wrong type or a
 NaN or infinite number is an error naming the key and the expected type);
 ``--set a.b=c`` overrides use :func:`apply_overrides`. YAML is read with
 a safe loader only (``yaml.SafeLoader``, refusing
-duplicate keys).
+duplicate keys, and reading ``1e-3`` as the number YAML 1.2 makes it, not
+the string YAML 1.1 does).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import difflib
 import json
 import math
 import os
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -32,6 +34,7 @@ __all__ = [
     "check_type",
     "describe_type",
     "from_dict",
+    "parse_yaml",
     "read_config_file",
     "unknown_key_error",
 ]
@@ -220,7 +223,12 @@ def _has_nonfinite(value: object) -> bool:
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key given twice in one mapping."""
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping.
+
+    It also reads exponents without a decimal point (``1e-3``, ``5E4``) as
+    floats: YAML 1.1 makes them strings, so ``learning_rate: 1e-3`` would
+    otherwise be refused as "not a number".
+    """
 
 
 def _unique_keys(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -240,6 +248,22 @@ def _unique_keys(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any
 _StrictLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_keys
 )
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    """Return the value of YAML ``text``, read safely (see :class:`_StrictLoader`).
+
+    Raises
+    ------
+    yaml.YAMLError
+        If ``text`` is not valid YAML or gives a mapping key twice.
+    """
+    return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader
 
 
 def _unique_json_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -280,7 +304,7 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
         if path.suffix == ".json":
             data = json.loads(text, object_pairs_hook=_unique_json_keys)
         else:
-            data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader
+            data = parse_yaml(text)
     except (ValueError, yaml.YAMLError) as err:
         mark = getattr(err, "problem_mark", None)
         where = "" if mark is None else f" (line {mark.line + 1})"
@@ -304,7 +328,7 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
                 f"override '{item}' must look like key=value or a.b=value"
             )
         try:
-            value = yaml.safe_load(raw)
+            value = parse_yaml(raw)
         except yaml.YAMLError as err:
             problem = getattr(err, "problem", None) or str(err).splitlines()[0]
             raise ConfigError(

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from asegen._config import check_type, from_dict
+from asegen._config import (
+    apply_overrides,
+    check_type,
+    from_dict,
+    parse_yaml,
+    read_config_file,
+)
 from asegen.errors import ConfigError
 from asegen.models.alignn import ALIGNNConfig
 from asegen.train import PotentialConfig, TrainConfig
@@ -91,3 +97,23 @@ def test_engine_and_model_ranges(cls, values, message):
     with pytest.raises(ConfigError) as error:
         from_dict(cls, values, where)
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("1e-3", 1e-3), ("-2E4", -2e4), ("+5e+2", 500.0), ("1.5e-3", 1.5e-3),
+     ("1_0e1", 100.0), ("3", 3), ("0.5", 0.5), ("e3", "e3"), ("1e", "1e"),
+     ("'1e-3'", "1e-3"), (".inf", float("inf"))],
+)  # fmt: skip
+def test_exponents_without_a_point_are_numbers(text, value):
+    # YAML 1.1 (PyYAML's default) reads 1e-3 as a string
+    assert parse_yaml(text) == value
+    assert type(parse_yaml(text)) is type(value)
+
+
+def test_a_config_file_and_an_override_take_1e_minus_3(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("train:\n  learning_rate: 1e-3\n")
+    data = apply_overrides(read_config_file(path), ["train.weight_decay=2e-5"])
+    config = from_dict(TrainConfig, data["train"], "train.")
+    assert (config.learning_rate, config.weight_decay) == (1e-3, 2e-5)

@@ -374,12 +374,13 @@ def _calculator(spec: str) -> Any:
     """Build the calculator of a spec string or a YAML mapping of one call."""
     import yaml
 
+    from asegen._config import parse_yaml
     from asegen.augment.specs import build_calculator
 
     value: Any = spec
     if spec.lstrip().startswith("{"):
         try:
-            value = yaml.safe_load(spec)
+            value = parse_yaml(spec)
         except yaml.YAMLError as err:
             problem = str(err).splitlines()[0]
             raise ConfigError(f"--calculator: not a YAML mapping ({problem})") from None

@@ -13,6 +13,7 @@ import yaml
 from ase import Atoms
 from ase.calculators.calculator import BaseCalculator
 
+from asegen._config import parse_yaml
 from asegen.augment.specs import build_calculator
 from asegen.errors import ConfigError
 
@@ -52,7 +53,7 @@ def build_teacher(spec: str | Mapping[str, Any] | BaseCalculator) -> tuple[Any, 
         text = spec.strip()
         if text.startswith("{"):
             try:
-                record = yaml.safe_load(text)
+                record = parse_yaml(text)
             except yaml.YAMLError:
                 raise ConfigError(
                     f"the teacher spec {spec!r} is not valid YAML; write a one-key "

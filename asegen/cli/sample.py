@@ -50,8 +50,10 @@ __all__ = ["sample"]
     help="Classifier-free guidance weight (0 ignores the property).",
 )  # fmt: skip
 @click.option(
-    "--steps", type=int, default=100, show_default=True, help="Reverse steps."
-)
+    "--steps", type=int,
+    help="Reverse steps.  [default: the model's; 60 when it was trained with "
+    "focused times (diffusion.time_focus, the default), else 100]",
+)  # fmt: skip
 @click.option(
     "--corrector/--no-corrector", default=True, show_default=True,
     help="A Langevin corrector step after every step.",

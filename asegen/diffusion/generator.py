@@ -162,7 +162,7 @@ class DiffusionGenerator:
         confinement: Sequence[float] | None = None,
         property: Mapping[str, float] | None = None,
         guidance: float = 1.0,
-        steps: int = 100,
+        steps: int | None = None,
         corrector: bool = True,
         seed: int | None = None,
         batch_size: int | None = None,
@@ -191,7 +191,9 @@ class DiffusionGenerator:
             Classifier-free guidance weight: 1 conditional, 0 unconditional,
             above 1 pushes harder toward the property.
         steps
-            Reverse steps from ``t = 1`` to ``t_min``.
+            Reverse steps from ``t = 1`` to ``t_min``; default the model's:
+            60 when it was trained with focused times (``time_focus``, the
+            default), else 100.
         corrector
             Add a Langevin corrector step after every predictor step.
         seed
@@ -239,7 +241,7 @@ class DiffusionGenerator:
         start: int = 0,
         seed: int | None = None,
         batch_size: int = 32,
-        steps: int = 100,
+        steps: int | None = None,
         corrector: bool = True,
         guidance: float = 1.0,
         progress: bool | None = None,
@@ -260,6 +262,8 @@ class DiffusionGenerator:
         conditioning value, ``sample``, its index ``i``, and for surface
         models the window it was drawn in, ``confinement``.
         """
+        if steps is None:
+            steps = self.process.sampling_steps
         for name, value in (
             ("n_samples", n_samples),
             ("batch_size", batch_size),

@@ -34,11 +34,23 @@ from asegen.diffusion.types import TypeNoiser
 from asegen.errors import DataFormatError
 from asegen.graph import pair_list
 
-__all__ = ["FOCUS_SHARE", "FOCUS_WIDTH", "Process", "heights", "top_height"]
+__all__ = [
+    "FOCUSED_STEPS",
+    "FOCUS_SHARE",
+    "FOCUS_WIDTH",
+    "UNIFORM_STEPS",
+    "Process",
+    "heights",
+    "top_height",
+]
 
 #: Share of the training times drawn around :attr:`Process.focus`, and the
 #: width (in ``t``) of the normal they come from.
 FOCUS_SHARE, FOCUS_WIDTH = 0.5, 0.1
+
+#: Default sampling steps of a model trained with focused times, and of one
+#: trained on uniform times (docs/diffusion.md, "Sampling").
+FOCUSED_STEPS, UNIFORM_STEPS = 60, 100
 
 _PBC = {
     "gas": (False, False, False),
@@ -173,6 +185,11 @@ class Process:
             focused = (self.focus + FOCUS_WIDTH * z).clamp(self.t_min, 1.0)
             t = torch.where(share < FOCUS_SHARE, focused, t)
         return t
+
+    @property
+    def sampling_steps(self) -> int:
+        """Default reverse steps: 60 with a focus, else 100 (old models too)."""
+        return UNIFORM_STEPS if self.focus is None else FOCUSED_STEPS
 
     def hparams(self) -> dict[str, Any]:
         """Return plain data from which :meth:`from_hparams` rebuilds the process."""

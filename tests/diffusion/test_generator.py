@@ -284,3 +284,21 @@ def test_batches_are_noised_alike_in_worker_processes(tmp_path):
         losses.append([[row.split(",")[k] for k in keep] for row in rows[1:]])
     assert len(losses[0]) == 2
     assert losses[0] == losses[1]
+
+
+@pytest.mark.parametrize(("focus", "steps"), [(0.25, 60), (0.0, 100)])
+def test_default_steps_follow_the_training_times(focus, steps):
+    # focused training times sample as well in 60 steps as in 100
+    # (docs/benchmarks.md); uniform-time and earlier models keep 100
+    gen = generator(DiffusionConfig(time_focus=focus), alloys())
+    calls = []
+    gen.model.register_forward_hook(lambda *_: calls.append(1))
+    out = gen.sample(1, formula="Cu2Au2", seed=0, progress=False)
+    assert out[0].info["steps"] == steps
+    assert len(calls) == 2 * steps - 1  # predictor and corrector, none at the end
+    assert (
+        gen.sample(1, formula="Cu2Au2", seed=0, steps=7, progress=False)[0].info[
+            "steps"
+        ]
+        == 7
+    )

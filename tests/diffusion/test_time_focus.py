@@ -62,18 +62,20 @@ def test_focus_round_trips_and_can_be_turned_off():
         DiffusionConfig(noiser="periodic", cell=False, time_focus=0.25), _copper()
     )
     assert Process.from_hparams(process.hparams()).focus == process.focus
-    # uniform times by default for bulk and gas, focused for surfaces; 0: off
-    assert DiffusionConfig(noiser="periodic").time_focus == 0
-    assert DiffusionConfig(noiser="gas").time_focus == 0
-    assert DiffusionConfig(noiser="surface").time_focus == 0.25
-    plain = Process.fit(DiffusionConfig(noiser="periodic", cell=False), _copper())
+    # focused times by default for every noiser; 0: off
+    for noiser in ("periodic", "gas", "surface"):
+        assert DiffusionConfig(noiser=noiser).time_focus == 0.25
+    plain = Process.fit(
+        DiffusionConfig(noiser="periodic", cell=False, time_focus=0), _copper()
+    )
     assert plain.focus is None
+    assert Process.fit(DiffusionConfig(noiser="periodic"), _copper()).focus
     off = DiffusionConfig(noiser="surface", time_focus=0)
     assert off.time_focus == 0
     assert off.sigma_max == 1.0
     assert DiffusionConfig(noiser="periodic").sigma_max == 10.0
-    gas = Process.fit(DiffusionConfig(noiser="gas", time_focus=0.25), [molecule("H2O")])
-    assert gas.focus is not None  # asked for, any noiser can have it
+    gas = Process.fit(DiffusionConfig(noiser="gas"), [molecule("H2O")])
+    assert gas.focus is not None
     # an old checkpoint's process has no focus: uniform
     old = process.hparams()
     del old["focus"]

@@ -210,8 +210,9 @@ def surface_metrics(
         out[f"{label}: valid (d_min > 0.7 x training's, O in window)"] = round(
             float(np.mean(valid[kind])), 3
         )
-        out[f"{label}: relaxed E - held-out slab's relaxed E, median eV"] = round(
-            float(np.median(gap)), 3
+        # + 0.0: a median of -1e-5 prints as 0.0, not -0.0
+        out[f"{label}: relaxed E - held-out slab's relaxed E, median eV"] = (
+            round(float(np.median(gap)), 3) + 0.0
         )
         out[f"{label}: within 0.1 eV (per structure) of the held-out slab"] = round(
             float(np.mean(gap < 0.1)), 3

@@ -7,7 +7,7 @@
 Trains ``asegen train diffusion`` on the case's ``make_data.py`` set with the
 protocol of ``compare_agedi.py`` (90/10 split, batch 32, learning rate 5e-4,
 the case's epochs, one thread), then draws 32 samples of the case's request
-(seed 0, default sampler; ``--steps``, ``--no-corrector`` and
+(seed 0, the model's default sampler; ``--steps``, ``--no-corrector`` and
 ``--sample-seeds`` change that) and prints one JSON line: the fraction
 whose closest pair is at least 0.7 x the training set's (``valid``, one per
 sampling seed, and their ``mean``), and the median closest pair. A run
@@ -40,7 +40,7 @@ def main():
     parser.add_argument("--epochs", type=int, help="default: the case's")
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0, help="training seed")
-    parser.add_argument("--steps", type=int, default=100, help="sampling steps")
+    parser.add_argument("--steps", type=int, help="sampling steps (the model's)")
     parser.add_argument("--no-corrector", action="store_true")
     parser.add_argument("--sample-seeds", type=int, nargs="+", default=[0])
     parser.add_argument(
@@ -84,17 +84,18 @@ def main():
         where = {"cell": list(case.cell)}
     start = time.perf_counter()
     generator = asegen.load(run)
+    steps = args.steps or generator.process.sampling_steps
     closest = [
         np.array([min_distance(a) for a in generator.sample(
             args.samples, formula=case.formula, **where, seed=seed, batch_size=32,
-            steps=args.steps, corrector=not args.no_corrector, progress=False,
+            steps=steps, corrector=not args.no_corrector, progress=False,
         )])
         for seed in args.sample_seeds
     ]  # fmt: skip
     valid = [float(np.mean(c >= 0.7 * training)) for c in closest]
     print(json.dumps({
         "name": args.name, "case": args.case, "seed": args.seed, "set": args.set,
-        "steps": args.steps, "corrector": not args.no_corrector,
+        "steps": steps, "corrector": not args.no_corrector,
         "valid": valid[0] if len(valid) == 1 else valid,
         "mean": float(np.mean(valid)),
         "closest_median": float(np.median(np.concatenate(closest))),

@@ -94,8 +94,8 @@ def sample(model: Path | None, **options: Any) -> None:
 
     Samples are appended to OUTPUT batch by batch, so an interrupted call
     keeps every finished batch; the same command then continues where it
-    stopped, with the same seed (read back from OUTPUT when --seed is not
-    given).
+    stopped, with the same seed and steps (read back from OUTPUT when
+    --seed or --steps is not given).
 
     With --shard K/N (and --seed) only batches k with k % N == K-1 of the
     -n samples are drawn, into this shard's own OUTPUT; `asegen merge`

@@ -93,6 +93,11 @@ def run_sampling(
                 done[0].info, seed, batch_size, output,
                 generator="diffusion", command="asegen sample", unit="samples",
             )  # fmt: skip
+            request["steps"] = _resumed_steps(
+                done[0].info, request.get("steps"), output
+            )
+        if request.get("steps") is None:
+            request["steps"] = generator.process.sampling_steps
         tag: dict[str, Any] = {}
         if part is not None:
             if seed is None:
@@ -139,6 +144,28 @@ def run_sampling(
                     written += 1
                 skip = 0
     return written, len(done) + written
+
+
+def _resumed_steps(
+    info: dict[str, Any], steps: int | None, output: str | os.PathLike
+) -> int | None:
+    """Return the steps that continue ``output``: the ones it was written with.
+
+    Raises
+    ------
+    asegen.errors.ConfigError
+        If ``steps`` is given and differs (the batches would not continue the
+        same samples).
+    """
+    if "steps" not in info:
+        return steps
+    stored = int(info["steps"])
+    if steps is not None and steps != stored:
+        raise ConfigError(
+            f"{output} was written with --steps {stored}; use it again (or leave "
+            "--steps out) to continue the same samples, or write to another output"
+        )
+    return stored
 
 
 def read_cell(text: str) -> Any:

@@ -237,6 +237,20 @@ def test_the_cli_trains_samples_and_resumes(tmp_path):
     result = runner.invoke(main, [*common, "-n", "9", "-o", str(part), "--seed", "6"])
     assert result.exit_code == 2
     assert "holds samples of seed 5" in result.output
+    # the steps it was written with continue it, default or not
+    steps = tmp_path / "steps.xyz"
+    runner.invoke(main, [*common[:4], "-n", "2", "-o", str(steps), "--seed", "5"])
+    result = runner.invoke(main, [*common[:4], "-n", "3", "-o", str(steps)])
+    assert result.exit_code == 0, result.output
+    assert {a.info["steps"] for a in read(steps, index=":")} == {60}  # the model's
+    again = [*common[:4], "--batch-size", "3", "-n", "9", "-o", str(part)]
+    assert "wrote 2 structures" in runner.invoke(main, again).output
+    assert {a.info["steps"] for a in read(part, index=":")} == {4}  # not 60
+    result = runner.invoke(
+        main, [*common[:4], "-n", "4", "-o", str(steps), "--steps", "4"]
+    )
+    assert result.exit_code == 2
+    assert "was written with --steps 60" in result.output
 
 
 def test_a_checkpoint_without_a_process_is_refused(tmp_path):

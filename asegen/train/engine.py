@@ -288,6 +288,10 @@ def train(
             run, best_model, items, split=split, device=device, dtype=dtype
         )
         _summarise(run, log.read(), lines or [])
+    # every rank leaves the group together: a rank that left while rank 0
+    # still wrote its report aborted at exit once in CI ("terminate called
+    # without an active exception", SIGABRT)
+    distributed.barrier()
     distributed.teardown()
     return run
 

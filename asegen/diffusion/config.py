@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from asegen._config import check_choice
+from asegen._config import check_choice, check_type
 from asegen.errors import ConfigError
 
 __all__ = ["FIELDS", "DiffusionConfig"]
@@ -147,9 +147,8 @@ class DiffusionConfig:
                 raise ConfigError(f"diffusion.{name} must be at least 1")
         if not 0 < self.t_min < 1:
             raise ConfigError(f"diffusion.t_min must lie in (0, 1), got {self.t_min}")
-        if isinstance(self.time_focus, (str, bool)) or not (
-            0 <= float(self.time_focus) < 10
-        ):
+        check_type("diffusion.time_focus", self.time_focus, float)
+        if not 0 <= self.time_focus < 10:
             raise ConfigError(
                 "diffusion.time_focus is a fraction of the nearest-neighbour "
                 f"distance in [0, 10), e.g. 0.25 (0: uniform times), got "

@@ -188,7 +188,7 @@ class Process:
 
     @property
     def sampling_steps(self) -> int:
-        """Default reverse steps: 60 with a focus, else 100 (old models too)."""
+        """Default reverse steps: 60 if trained with focused times, else 100."""
         return UNIFORM_STEPS if self.focus is None else FOCUSED_STEPS
 
     def hparams(self) -> dict[str, Any]:
